@@ -3,13 +3,112 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/sirupsen/logrus"
+
+	tfs "tpmfs/fs"
 	"tpmfs/mountopts"
+	"tpmfs/tddl"
+	"tpmfs/tpmcore"
 )
 
-// serve opens the TPM, mounts the tree and blocks until unmounted or ctx ends.
-// ready is called once the mount is visible.
-// PLACEHOLDER: replaced by the mount code.
-func serve(ctx context.Context, cfg *mountopts.Config, ready func() error) error {
-	return errors.New("serve: not wired yet")
+// serve opens the TPM, mounts the tree and blocks until the file system is
+// unmounted (umount, or ctx ends: then it unmounts). ready is called once
+// the mount is visible.
+func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready func() error) error {
+	log := logrus.WithFields(logrus.Fields{"source": cfg.Source, "mountpoint": mountpoint})
+	core, err := tpmcore.New(func() (tddl.TPM, error) { return tddl.Open(cfg.TPM) }, tpmcore.Options{
+		Source: cfg.Source,
+		Log:    log,
+	})
+	if err != nil {
+		return err
+	}
+	defer core.Close()
+
+	root, err := tfs.New(core, tfs.Options{
+		ReadOnly:   cfg.ReadOnly,
+		UID:        cfg.UID,
+		GID:        cfg.GID,
+		PCRMode:    cfg.PCRMode,
+		RandomMode: cfg.RandomMode,
+		SealMode:   cfg.SealMode,
+		DeviceMode: cfg.DeviceMode,
+		Bank:       cfg.Bank,
+		Log:        log,
+	})
+	if err != nil {
+		return err
+	}
+	server, err := gofs.Mount(mountpoint, root, mountOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	log.WithField("banks", core.Info().Banks).Info("mounted")
+
+	if err := ready(); err != nil {
+		log.WithError(err).Warn("readiness notification failed")
+	}
+	done := make(chan struct{})
+	go func() { server.Wait(); close(done) }()
+	select {
+	case <-done:
+		log.Info("unmounted")
+		return nil
+	case <-ctx.Done():
+	}
+	if err := unmount(server, mountpoint, done); err != nil {
+		return err
+	}
+	log.Info("unmounted")
+	return nil
+}
+
+// unmount retries while the mount is busy, then detaches it lazily so a
+// signal always ends the daemon without leaving a dead mount behind.
+func unmount(server *fuse.Server, mountpoint string, done <-chan struct{}) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		if err = server.Unmount(); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		logrus.WithError(err).WithField("mountpoint", mountpoint).Warn("mount busy; detaching it lazily")
+		if derr := syscall.Unmount(mountpoint, syscall.MNT_DETACH); derr != nil {
+			return fmt.Errorf("unmount %s: %w", mountpoint, errors.Join(err, derr))
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	return nil
+}
+
+func mountOptions(cfg *mountopts.Config) *gofs.Options {
+	// Attributes of fixed files never change; values are read through
+	// direct I/O, so caching attributes and entries is always correct.
+	attr, entry := time.Second, time.Second
+	mo := fuse.MountOptions{
+		AllowOther:    cfg.AllowOther,
+		FsName:        cfg.FSName,
+		Name:          cfg.Subtype,
+		DisableXAttrs: true,
+		// Root mounts with mount(2) itself; others go through fusermount3.
+		DirectMount: os.Geteuid() == 0,
+		Options:     []string{"default_permissions"},
+	}
+	if cfg.ReadOnly {
+		mo.Options = append(mo.Options, "ro")
+		mo.DirectMountFlags = syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY
+	}
+	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry}
 }

@@ -1,0 +1,82 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/sirupsen/logrus"
+
+	"tpmfs/tpmcore"
+)
+
+// Options are the mount options fs needs (see mountopts for their source).
+type Options struct {
+	ReadOnly bool
+	UID, GID uint32
+	// Permission bits (<= 07777) of the fixed files.
+	PCRMode, RandomMode, SealMode, DeviceMode uint32
+	// Bank is the bank shown by pcrs/NN; empty means the TPM's default.
+	Bank string
+	Log  *logrus.Entry
+}
+
+// Root is the mount's root directory.
+type Root struct {
+	gofs.Inode
+	core    *tpmcore.Core
+	opts    Options
+	log     *logrus.Entry
+	bank    tpmcore.Bank // default bank
+	mounted time.Time
+}
+
+var _ = (gofs.NodeOnAdder)((*Root)(nil))
+var _ = (gofs.NodeGetattrer)((*Root)(nil))
+
+// New returns the root of a tree served by core. It fails if the options
+// name a bank the TPM does not have active.
+func New(core *tpmcore.Core, opts Options) (*Root, error) {
+	if opts.Log == nil {
+		opts.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	r := &Root{core: core, opts: opts, log: opts.Log, mounted: time.Now()}
+	r.bank = core.DefaultBank()
+	if opts.Bank != "" {
+		b, ok := core.Bank(opts.Bank)
+		if !ok {
+			return nil, fmt.Errorf("bank=%s: %w: the TPM has no active %s bank (active: %v)",
+				opts.Bank, tpmcore.ErrInvalid, opts.Bank, core.Info().Banks)
+		}
+		r.bank = b
+	}
+	return r, nil
+}
+
+// OnAdd builds the fixed skeleton once.
+func (r *Root) OnAdd(ctx context.Context) {
+	r.AddChild("info", r.NewPersistentInode(ctx, &infoFile{fixed: r.fixed(0o444, "")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+	r.AddChild("random", r.NewPersistentInode(ctx, &randomFile{fixed: r.fixed(r.opts.RandomMode, "random_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+	r.AddChild("pcrs", r.newPCRDir(ctx), false)
+}
+
+func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	r.fillDirAttr(&out.Attr, 0o755)
+	return 0
+}
+
+func (r *Root) fillDirAttr(a *fuse.Attr, mode uint32) {
+	a.Mode = syscall.S_IFDIR | mode
+	a.Uid, a.Gid = r.opts.UID, r.opts.GID
+	r.fillTimes(a)
+}
+
+func (r *Root) fillTimes(a *fuse.Attr) {
+	a.SetTimes(&r.mounted, &r.mounted, &r.mounted)
+}
+
+// ctx bounds an operation that the kernel may abandon (interrupts).
+func opContext(ctx context.Context) context.Context { return ctx }

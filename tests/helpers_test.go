@@ -1,0 +1,320 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tpmfsBin is the binary under test, built once by TestMain.
+var tpmfsBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tpmfs-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tpmfsBin = filepath.Join(dir, "tpmfs")
+	build := exec.Command("go", "build", "-o", tpmfsBin, "tpmfs/cmd/tpmfs")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tpmfs:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// require skips when tool is missing, or fails under TPMFS_TEST_REQUIRE=1.
+func require(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
+				t.Fatalf("%s is required (TPMFS_TEST_REQUIRE=1): %v", tool, err)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
+			t.Fatal("end-to-end tests need root (TPMFS_TEST_REQUIRE=1)")
+		}
+		t.Skip("end-to-end tests need root to mount")
+	}
+}
+
+// freePort returns a port with port+1 also free (swtpm's control channel).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port pair")
+	return 0
+}
+
+// swtpm is a running swtpm TPM 2.0 with its own state directory.
+type swtpm struct {
+	Port  int
+	State string
+	cmd   *exec.Cmd
+}
+
+// Source is the tpmfs SOURCE for this swtpm.
+func (s *swtpm) Source() string { return fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", s.Port) }
+
+// TCTI is the tpm2-tools -T argument for this swtpm.
+func (s *swtpm) TCTI() string { return fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", s.Port) }
+
+func startSwtpm(t *testing.T) *swtpm {
+	t.Helper()
+	require(t, "swtpm")
+	s := &swtpm{State: t.TempDir()}
+	s.start(t, freePort(t))
+	return s
+}
+
+// start (re)starts swtpm on port with the same state directory.
+func (s *swtpm) start(t *testing.T, port int) {
+	t.Helper()
+	s.Port = port
+	s.cmd = exec.Command("swtpm", "socket", "--tpm2",
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
+		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
+		"--tpmstate", "dir="+s.State,
+		"--flags", "not-need-init,startup-clear")
+	s.cmd.Stderr = os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start swtpm: %v", err)
+	}
+	cmd := s.cmd
+	t.Cleanup(func() { stopProcess(cmd) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port+1), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("swtpm on port %d not ready: %v", port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends this swtpm (it serves one client, so tools run after).
+func (s *swtpm) stop() { stopProcess(s.cmd) }
+
+// stopProcess ends a process we started, by pid, and reaps it.
+func stopProcess(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil || cmd.ProcessState != nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// mount is a tpmfs daemon serving a mountpoint.
+type mount struct {
+	Dir    string
+	cmd    *exec.Cmd
+	stderr *lockedWriter
+	done   chan struct{}
+}
+
+// mountTPM runs `tpmfs -f SOURCE DIR [-o opts]` and waits until the mount
+// shows in the mount table. Cleanup unmounts and stops it.
+func mountTPM(t *testing.T, source string, opts ...string) *mount {
+	t.Helper()
+	require(t)
+	m := &mount{Dir: t.TempDir(), stderr: &lockedWriter{}, done: make(chan struct{})}
+	args := []string{"-f", "--log-level", "debug", source, m.Dir}
+	if len(opts) > 0 {
+		args = append(args, "-o", strings.Join(opts, ","))
+	}
+	m.cmd = exec.Command(tpmfsBin, args...)
+	m.cmd.Stdout = os.Stderr
+	m.cmd.Stderr = m.stderr
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.cmd.Wait(); close(m.done) }()
+	t.Cleanup(func() { m.unmount(t) })
+	deadline := time.After(30 * time.Second)
+	for !isMounted(m.Dir) {
+		select {
+		case <-m.done:
+			t.Fatalf("tpmfs exited before mounting: %v\n%s", m.cmd.ProcessState, m.Stderr())
+		case <-deadline:
+			t.Fatalf("tpmfs did not mount within 30s\n%s", m.Stderr())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return m
+}
+
+// Path joins names under the mountpoint.
+func (m *mount) Path(names ...string) string {
+	return filepath.Join(append([]string{m.Dir}, names...)...)
+}
+
+func (m *mount) Stderr() string { return m.stderr.String() }
+
+// unmount unmounts, waits for the daemon to exit, and fails the test if
+// it did not exit cleanly. Safe to call twice.
+func (m *mount) unmount(t *testing.T) {
+	t.Helper()
+	if m.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = syscall.Unmount(m.Dir, 0); err == nil || !isMounted(m.Dir) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil && isMounted(m.Dir) {
+		syscall.Unmount(m.Dir, syscall.MNT_DETACH)
+		t.Errorf("unmount %s: %v", m.Dir, err)
+	}
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.done
+		t.Errorf("tpmfs did not exit after unmount\n%s", m.Stderr())
+	}
+	if !m.cmd.ProcessState.Success() {
+		t.Errorf("tpmfs exited with %v\n%s", m.cmd.ProcessState, m.Stderr())
+	}
+}
+
+// isMounted reports whether dir is a mountpoint in this namespace.
+func isMounted(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMount(fields[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// run runs a command with a timeout and returns its stdout; failure is fatal.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := runErr(name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// runErr runs a command with a timeout and returns stdout+stderr.
+func runErr(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// sh runs a shell snippet (real cat/echo/head) with a timeout.
+func sh(t *testing.T, script string) string {
+	t.Helper()
+	return run(t, "sh", "-c", script)
+}
+
+func shErr(script string) (string, error) { return runErr("sh", "-c", script) }
+
+// lockedWriter lets the daemon's stderr be read while it is written.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// pcrreadTool reads one PCR with tpm2_pcrread against tcti.
+func pcrreadTool(t *testing.T, tcti, bank string, idx int) string {
+	t.Helper()
+	out := run(t, "tpm2_pcrread", "-T", tcti, fmt.Sprintf("%s:%d", bank, idx))
+	// Output: "  sha256:\n    16: 0xABCD…"
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, strconv.Itoa(idx)+":") || strings.HasPrefix(line, fmt.Sprintf("%2d:", idx)) {
+			v := strings.TrimSpace(line[strings.Index(line, ":")+1:])
+			return strings.ToLower(strings.TrimPrefix(v, "0x"))
+		}
+	}
+	t.Fatalf("tpm2_pcrread output without pcr %d:\n%s", idx, out)
+	return ""
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func atoi(s string) int {
+	i, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return i
+}

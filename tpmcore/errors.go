@@ -1,0 +1,55 @@
+package tpmcore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// Sentinel errors that callers map to errno. Every error tpmcore returns
+// wraps at most one of them.
+var (
+	// ErrInvalid: the caller's input is malformed (bad digest, bank, index).
+	ErrInvalid = errors.New("invalid argument")
+	// ErrTooLarge: the input exceeds a size limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrNotAllowed: the TPM refuses the operation from this locality or
+	// hierarchy state (e.g. extending PCR 17 from locality 0).
+	ErrNotAllowed = errors.New("not allowed by the TPM")
+	// ErrUnavailable: the TPM cannot be reached, timed out, or sent garbage.
+	ErrUnavailable = errors.New("TPM unavailable")
+	// ErrUnsupported: the TPM lacks what the operation needs.
+	ErrUnsupported = errors.New("not supported by this TPM")
+	// ErrClosed: the core was closed.
+	ErrClosed = errors.New("tpmcore closed")
+)
+
+// RC returns the TPM response code carried by err, if any.
+func RC(err error) (tpm2.TPMRC, bool) {
+	var rc tpm2.TPMRC
+	if errors.As(err, &rc) {
+		return rc, true
+	}
+	return 0, false
+}
+
+// classify wraps a TPM response code error in the sentinel it belongs to,
+// keeping the code reachable through errors.As.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	rc, ok := RC(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch {
+	case errors.Is(rc, tpm2.TPMRCLocality):
+		return fmt.Errorf("%s: %w: %w", op, ErrNotAllowed, rc)
+	case errors.Is(rc, tpm2.TPMRCValue), errors.Is(rc, tpm2.TPMRCSize),
+		errors.Is(rc, tpm2.TPMRCHash):
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalid, rc)
+	}
+	return fmt.Errorf("%s: %w", op, rc)
+}
