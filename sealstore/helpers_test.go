@@ -1,0 +1,171 @@
+package sealstore
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tpmfs/tpmcore/sealing"
+)
+
+// randBytes returns n reproducible pseudo-random bytes.
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x5ea1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// sealedRecord is a record with plausible sealed data: secretLen bytes of
+// ciphertext, TPM-blob-sized public and private parts, and sealed-to
+// values of sha256 PCRs 0 and 7 and sha1 PCR 1.
+func sealedRecord(name string, secretLen int, seed uint64) *Record {
+	d0 := sha256.Sum256([]byte("pcr0"))
+	d7 := sha256.Sum256([]byte("pcr7"))
+	d1 := sha1.Sum([]byte("pcr1"))
+	sel := "sha1:1+sha256:0,7"
+	return &Record{
+		Name: name, UID: 1000 + uint32(seed), GID: 100, Mode: 0o750,
+		Selection: sel,
+		Created:   time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC),
+		Modified:  time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
+		Sealed: &sealing.Object{
+			Selection: sel,
+			PCRValues: []sealing.PCRValue{
+				{Bank: "sha256", Index: 0, Digest: d0[:]},
+				{Bank: "sha256", Index: 7, Digest: d7[:]},
+				{Bank: "sha1", Index: 1, Digest: d1[:]},
+			},
+			Policy:     randBytes(seed+1, 32),
+			Public:     randBytes(seed+2, 90),
+			Private:    randBytes(seed+3, 160),
+			Nonce:      randBytes(seed+4, 12),
+			Ciphertext: randBytes(seed+5, secretLen+16),
+		},
+	}
+}
+
+// bareRecord is a record created by mkdir, before any data was written.
+func bareRecord(name string) *Record {
+	return &Record{
+		Name: name, UID: 0, GID: 0, Mode: 0o1777,
+		Created:  time.Date(2023, 12, 31, 23, 59, 59, 0, time.UTC),
+		Modified: time.Date(2023, 12, 31, 23, 59, 59, 0, time.UTC),
+	}
+}
+
+// needPrivilege skips a test that needs root's mount powers, unless
+// TPMFS_TEST_REQUIRE=1 makes that a failure.
+func needPrivilege(t *testing.T, what string, err error) {
+	t.Helper()
+	msg := what + ": " + err.Error()
+	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// mountTmpfs mounts a tmpfs of the given size on a fresh temp dir and
+// unmounts it in cleanup.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=0700"); err != nil {
+		needPrivilege(t, "mount tmpfs", err)
+	}
+	t.Cleanup(func() { unmount(t, dir) })
+	return dir
+}
+
+// bindReadOnly makes dir read-only by bind-mounting it onto itself; the
+// returned func (also run in cleanup) makes it writable again.
+func bindReadOnly(t *testing.T, dir string) (undo func()) {
+	t.Helper()
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		needPrivilege(t, "bind mount", err)
+	}
+	done := false
+	undo = func() {
+		if !done {
+			done = true
+			unmount(t, dir)
+		}
+	}
+	t.Cleanup(undo)
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", dir, err)
+	}
+	return undo
+}
+
+func unmount(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Unmount(dir, 0); err != nil {
+		// Busy (a test left a file open): detach so the dir can go.
+		if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
+			t.Errorf("unmount %s: %v, then %v", dir, err, err2)
+		}
+	}
+}
+
+// tempFiles lists Save's leftovers in dir, found by name pattern written
+// out here rather than by isTemp.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmps []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp") {
+			tmps = append(tmps, e.Name())
+		}
+	}
+	return tmps
+}
+
+func openStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func objPath(s *Store, name string) string { return filepath.Join(s.Dir(), name+".json") }
+
+func mustSave(t *testing.T, s *Store, r *Record) {
+	t.Helper()
+	if err := s.Save(r); err != nil {
+		t.Fatalf("Save(%s): %v", r.Name, err)
+	}
+}
+
+func wantIs(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("error %v, want one wrapping %v", err, target)
+	}
+}

@@ -1,0 +1,121 @@
+package sealstore
+
+import (
+	"fmt"
+	"time"
+
+	"tpmfs/tpmcore/sealing"
+)
+
+// Limits enforced on every record, when saving and when loading.
+const (
+	// MaxMode is the largest Mode: permission, setuid, setgid and sticky
+	// bits, no file type.
+	MaxMode = 0o7777
+	// MaxSelectionLen bounds Selection; a selection of every PCR of every
+	// bank in tpm2-tools syntax is far shorter.
+	MaxSelectionLen = 1024
+	// MaxPCRIndex is the highest PCR index a sealed-to value may name.
+	MaxPCRIndex = 31
+)
+
+// digestSizes are the banks a sealed-to PCR value may come from, with the
+// digest length each implies; a wrong length means a damaged file.
+var digestSizes = map[string]int{
+	"sha1":    20,
+	"sha256":  32,
+	"sha384":  48,
+	"sha512":  64,
+	"sm3_256": 32,
+}
+
+// Record is one sealed object as kept in the state directory: the
+// directory's ownership and mode, its PCR selection, and the sealed data
+// once some has been written.
+type Record struct {
+	Name     string // see ValidName; also the file name, NAME.json
+	UID, GID uint32 // owner and group of seal/NAME
+	Mode     uint32 // permission bits of seal/NAME, at most MaxMode
+	// Selection is the PCR selection in canonical tpm2-tools syntax
+	// ("sha256:0,7"); empty means none. When Sealed is set, it must equal
+	// Sealed.Selection: the data is always sealed to the current one.
+	Selection string
+	// Created and Modified are UTC timestamps for stat. Save fills a zero
+	// value with the current time; it never changes a set one.
+	Created, Modified time.Time
+	// Sealed is the sealed secret, nil until data is first written.
+	Sealed *sealing.Object
+}
+
+// validate checks everything a file must satisfy to be loaded back. It is
+// shared by Save (so nothing unloadable is written) and by decoding.
+func (r *Record) validate() error {
+	if err := ValidName(r.Name); err != nil {
+		return err
+	}
+	if r.Mode > MaxMode {
+		return fmt.Errorf("mode %#o is more than %#o", r.Mode, MaxMode)
+	}
+	if err := validSelection(r.Selection); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		field string
+		v     time.Time
+	}{{"created", r.Created}, {"modified", r.Modified}} {
+		// RFC 3339 has four-digit years only.
+		if y := t.v.UTC().Year(); y < 0 || y > 9999 {
+			return fmt.Errorf("%s: year %d outside 0000–9999", t.field, y)
+		}
+	}
+	if r.Sealed != nil {
+		if err := validSealed(r.Sealed, r.Selection); err != nil {
+			return fmt.Errorf("sealed: %w", err)
+		}
+	}
+	return nil
+}
+
+// validSelection checks only the alphabet and length: the syntax belongs
+// to tpmcore, but a newline or a megabyte of junk never belongs here.
+func validSelection(s string) error {
+	if len(s) > MaxSelectionLen {
+		return fmt.Errorf("pcrs: %d bytes, at most %d", len(s), MaxSelectionLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == ':' || c == ',' || c == '+'
+		if !ok {
+			return fmt.Errorf("pcrs: %q has character %q", s, c)
+		}
+	}
+	return nil
+}
+
+func validSealed(o *sealing.Object, selection string) error {
+	if o.Selection != selection {
+		return fmt.Errorf("pcrs %q differ from the object's %q", o.Selection, selection)
+	}
+	for _, f := range []struct {
+		field string
+		v     []byte
+	}{{"public", o.Public}, {"private", o.Private}, {"nonce", o.Nonce}, {"ciphertext", o.Ciphertext}} {
+		if len(f.v) == 0 {
+			return fmt.Errorf("%s missing", f.field)
+		}
+	}
+	for _, v := range o.PCRValues {
+		size, ok := digestSizes[v.Bank]
+		if !ok {
+			return fmt.Errorf("pcr_values: unknown bank %q", v.Bank)
+		}
+		if v.Index < 0 || v.Index > MaxPCRIndex {
+			return fmt.Errorf("pcr_values: %s index %d outside 0–%d", v.Bank, v.Index, MaxPCRIndex)
+		}
+		if len(v.Digest) != size {
+			return fmt.Errorf("pcr_values: %s:%d digest is %d bytes, want %d", v.Bank, v.Index, len(v.Digest), size)
+		}
+	}
+	return nil
+}
