@@ -8,6 +8,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
+	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
 )
 
@@ -50,6 +51,10 @@ func mapErr(err error) syscall.Errno {
 		return syscall.EFBIG
 	case errors.Is(err, tpmcore.ErrNotAllowed):
 		return syscall.EPERM
+	case errors.Is(err, tpmcore.ErrPolicy):
+		return syscall.EACCES
+	case errors.Is(err, sealstore.ErrInvalidName):
+		return syscall.EINVAL
 	case errors.Is(err, tpmcore.ErrUnsupported):
 		return syscall.EOPNOTSUPP
 	default:

@@ -10,6 +10,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
+	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
 )
 
@@ -27,23 +28,25 @@ type Options struct {
 // Root is the mount's root directory.
 type Root struct {
 	gofs.Inode
-	core    *tpmcore.Core
-	opts    Options
-	log     *logrus.Entry
-	bank    tpmcore.Bank // default bank
-	mounted time.Time
+	core     *tpmcore.Core
+	store    *sealstore.Store
+	objLocks objectLocks
+	opts     Options
+	log      *logrus.Entry
+	bank     tpmcore.Bank // default bank
+	mounted  time.Time
 }
 
 var _ = (gofs.NodeOnAdder)((*Root)(nil))
 var _ = (gofs.NodeGetattrer)((*Root)(nil))
 
-// New returns the root of a tree served by core. It fails if the options
-// name a bank the TPM does not have active.
-func New(core *tpmcore.Core, opts Options) (*Root, error) {
+// New returns the root of a tree served by core, with sealed objects kept
+// in store. It fails if the options name a bank the TPM does not have.
+func New(core *tpmcore.Core, store *sealstore.Store, opts Options) (*Root, error) {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	r := &Root{core: core, opts: opts, log: opts.Log, mounted: time.Now()}
+	r := &Root{core: core, store: store, opts: opts, log: opts.Log, mounted: time.Now()}
 	r.bank = core.DefaultBank()
 	if opts.Bank != "" {
 		b, ok := core.Bank(opts.Bank)
@@ -61,6 +64,8 @@ func (r *Root) OnAdd(ctx context.Context) {
 	r.AddChild("info", r.NewPersistentInode(ctx, &infoFile{fixed: r.fixed(0o444, "")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("random", r.NewPersistentInode(ctx, &randomFile{fixed: r.fixed(r.opts.RandomMode, "random_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("pcrs", r.newPCRDir(ctx), false)
+	r.AddChild("tpmrm0", r.NewPersistentInode(ctx, &deviceFile{fixed: r.fixed(r.opts.DeviceMode, "device_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+	r.AddChild("seal", r.NewPersistentInode(ctx, &sealDir{fixed: r.fixed(r.opts.SealMode, "seal_mode")}, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
 }
 
 func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -77,6 +82,3 @@ func (r *Root) fillDirAttr(a *fuse.Attr, mode uint32) {
 func (r *Root) fillTimes(a *fuse.Attr) {
 	a.SetTimes(&r.mounted, &r.mounted, &r.mounted)
 }
-
-// ctx bounds an operation that the kernel may abandon (interrupts).
-func opContext(ctx context.Context) context.Context { return ctx }

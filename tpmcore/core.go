@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/sirupsen/logrus"
+
+	"tpmfs/tpmcore/pcrsel"
+	"tpmfs/tpmcore/rm"
 )
 
 // Options tune a Core.
@@ -38,14 +42,13 @@ type Core struct {
 	// maxRandom is the most bytes one GetRandom returns (TPM_PT_MAX_DIGEST).
 	maxRandom int
 	pcrs      *pcrBatcher
+
+	rmOnce sync.Mutex
+	rm     *rm.Manager // resource manager for raw clients, made on first use
 }
 
-// Bank is an active PCR bank.
-type Bank struct {
-	Name string // sha1, sha256, sha384, sha512, sm3_256
-	Size int    // digest size in bytes
-	alg  tpm2.TPMIAlgHash
-}
+// Bank is a PCR bank: its tpm2-tools name, algorithm and digest size.
+type Bank = pcrsel.Bank
 
 // maxPCRs is the number of PCRs tpmfs exposes (PC Client: 24).
 const maxPCRs = 24

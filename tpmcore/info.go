@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tpmcore/pcrsel"
 )
 
 // Info is the TPM's identity as shown in the info file.
@@ -115,11 +117,11 @@ func activeBanks(t transport.TPM) ([]Bank, error) {
 		if !anyBit(s.PCRSelect) {
 			continue // allocated but inactive
 		}
-		name, size, ok := bankOfAlg(s.Hash)
+		b, ok := pcrsel.BankByAlg(s.Hash)
 		if !ok {
 			continue // an algorithm tpmfs does not know: not shown
 		}
-		banks = append(banks, Bank{Name: name, Size: size, alg: s.Hash})
+		banks = append(banks, b)
 	}
 	return banks, nil
 }

@@ -17,7 +17,7 @@ func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) 
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	v, err := c.pcrs.read(ctx, bank.alg, idx)
+	v, err := c.pcrs.read(ctx, bank.Alg, idx)
 	if err != nil {
 		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
 	}
@@ -37,7 +37,7 @@ func (c *Core) Extend(ctx context.Context, bank Bank, idx int, digest []byte) er
 	defer cancel()
 	_, err := tpm2.PCRExtend{
 		PCRHandle: pcrHandle(idx),
-		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: bank.alg, Digest: digest}}},
+		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: bank.Alg, Digest: digest}}},
 	}.Execute(c.q.sender(ctx))
 	return classify(fmt.Sprintf("extend pcr %s:%d", bank.Name, idx), err)
 }
@@ -69,14 +69,14 @@ func (c *Core) Measure(ctx context.Context, idx int, data []byte) error {
 	}
 	var digests []tpm2.TPMTHA
 	for _, b := range c.banks {
-		h := hashOfAlg(b.alg)
+		h := b.Hash
 		if h == 0 {
 			// go-tpm lacks TPM2_EventSequenceComplete and Go lacks SM3.
 			return fmt.Errorf("%s: %w: events over %d bytes in bank %s", op, ErrUnsupported, maxEventData, b.Name)
 		}
 		hh := h.New()
 		hh.Write(data)
-		digests = append(digests, tpm2.TPMTHA{HashAlg: b.alg, Digest: hh.Sum(nil)})
+		digests = append(digests, tpm2.TPMTHA{HashAlg: b.Alg, Digest: hh.Sum(nil)})
 	}
 	_, err := tpm2.PCRExtend{
 		PCRHandle: pcrHandle(idx),

@@ -14,6 +14,7 @@ import (
 
 	tfs "tpmfs/fs"
 	"tpmfs/mountopts"
+	"tpmfs/sealstore"
 	"tpmfs/tddl"
 	"tpmfs/tpmcore"
 )
@@ -32,7 +33,13 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	}
 	defer core.Close()
 
-	root, err := tfs.New(core, tfs.Options{
+	store, err := sealstore.Open(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("state directory (state=): %w", err)
+	}
+	defer store.Close()
+
+	root, err := tfs.New(core, store, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
 		UID:        cfg.UID,
 		GID:        cfg.GID,

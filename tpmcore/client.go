@@ -1,0 +1,88 @@
+package tpmcore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tddl"
+	"tpmfs/tpmcore/rm"
+)
+
+// MaxCommand is the largest raw command a client may send.
+const MaxCommand = tddl.MaxCommandSize
+
+// Client is one raw command channel (one open of tpmrm0): a resource
+// manager space, so its transient objects and sessions are its own.
+type Client struct {
+	c      *Core
+	space  *rm.Space
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewClient opens a raw channel.
+func (c *Core) NewClient() (*Client, error) {
+	m, err := c.manager()
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c, space: m.NewSpace()}, nil
+}
+
+// manager creates the resource manager on first use: it asks the TPM for
+// its command attributes, which only raw clients need.
+func (c *Core) manager() (*rm.Manager, error) {
+	c.rmOnce.Lock()
+	defer c.rmOnce.Unlock()
+	if c.rm != nil {
+		return c.rm, nil
+	}
+	ctx, cancel := c.ctx(context.Background())
+	defer cancel()
+	err := c.q.do(ctx, func(t transport.TPM) (err error) {
+		c.rm, err = rm.New(t)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start resource manager: %w", err)
+	}
+	return c.rm, nil
+}
+
+// Transmit runs one command in the client's space and returns the TPM's
+// response. Malformed commands get a TPM error response; the error is
+// only for an unreachable TPM.
+func (cl *Client) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil, ErrClosed
+	}
+	ctx, cancel := cl.c.ctx(ctx)
+	defer cancel()
+	var rsp []byte
+	err := cl.c.q.do(ctx, func(t transport.TPM) (err error) {
+		rsp, err = cl.c.rm.Transmit(t, cl.space, cmd)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raw command: %w", err)
+	}
+	return rsp, nil
+}
+
+// Close flushes everything the client's space holds in the TPM.
+func (cl *Client) Close() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil
+	}
+	cl.closed = true
+	ctx, cancel := cl.c.ctx(context.Background())
+	defer cancel()
+	return cl.c.q.do(ctx, func(t transport.TPM) error { return cl.c.rm.Flush(t, cl.space) })
+}
