@@ -24,6 +24,9 @@ type objFile struct {
 	gofs.Inode
 	obj  *objDir
 	kind objKind
+
+	mu      sync.Mutex
+	writers map[*objHandle]bool // open for writing, for O_TRUNC
 }
 
 var _ = (gofs.NodeGetattrer)((*objFile)(nil))
@@ -78,21 +81,42 @@ func (f *objFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	return 0
 }
 
-// Setattr: truncation to zero of an open file (shells' O_TRUNC) empties
-// the handle's buffer; modes belong to the object directory.
+// Setattr: truncation to zero empties what open writers will write. The
+// kernel sends open(O_TRUNC)'s truncation after the open and without the
+// file handle, so it applies to every writer that has not written yet;
+// with no writer open (truncate -s 0) the object is emptied at once.
+// Modes belong to the object directory.
 func (f *objFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if in.Valid&(fuse.FATTR_MODE|fuse.FATTR_UID|fuse.FATTR_GID) != 0 {
 		f.obj.root.log.WithFields(f.fields()).Info("chmod/chown refused on a file of a sealed object; change the object directory instead")
 		return syscall.EPERM
 	}
 	if sz, ok := in.GetSize(); ok {
-		h, isOurs := fh.(*objHandle)
-		if sz != 0 || !isOurs || !h.writable {
+		if sz != 0 || f.kind == kindPolicy {
 			return syscall.EINVAL
 		}
-		h.truncate()
+		if h, isOurs := fh.(*objHandle); isOurs && h.writable {
+			h.truncate()
+		} else if n := f.truncateWriters(); n == 0 {
+			h := &objHandle{f: f, writable: true, loaded: true, dirty: true}
+			if e := h.apply(ctx); e != 0 {
+				return e
+			}
+		}
 	}
 	return f.Getattr(ctx, fh, out)
+}
+
+func (f *objFile) truncateWriters() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for h := range f.writers {
+		if h.truncateIfFresh() {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *objFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -105,6 +129,12 @@ func (f *objFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 			return nil, 0, syscall.EACCES
 		}
 		h.writable = true
+		f.mu.Lock()
+		if f.writers == nil {
+			f.writers = map[*objHandle]bool{}
+		}
+		f.writers[h] = true
+		f.mu.Unlock()
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
@@ -126,11 +156,32 @@ type objHandle struct {
 var _ = (gofs.FileReader)((*objHandle)(nil))
 var _ = (gofs.FileWriter)((*objHandle)(nil))
 var _ = (gofs.FileFlusher)((*objHandle)(nil))
+var _ = (gofs.FileReleaser)((*objHandle)(nil))
 
 func (h *objHandle) truncate() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.buf, h.loaded, h.dirty = h.buf[:0], true, true
+}
+
+// truncateIfFresh truncates a writer that has not written yet.
+func (h *objHandle) truncateIfFresh() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.loaded || h.failed {
+		return false
+	}
+	h.buf, h.loaded, h.dirty = h.buf[:0], true, true
+	return true
+}
+
+func (h *objHandle) Release(ctx context.Context) syscall.Errno {
+	if h.writable {
+		h.f.mu.Lock()
+		delete(h.f.writers, h)
+		h.f.mu.Unlock()
+	}
+	return 0
 }
 
 func (h *objHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
