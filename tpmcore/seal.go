@@ -109,6 +109,10 @@ func (c *Core) sealJob(ctx context.Context, fn func(t transport.TPM) error) erro
 	case err == nil, errors.Is(err, ErrPolicy), errors.Is(err, ErrWrongTPM),
 		errors.Is(err, ErrCorrupt), errors.Is(err, ErrUnavailable):
 		return err
+	case errors.Is(err, sealing.ErrOwnerAuth):
+		return fmt.Errorf("%w: %w (check srk_auth=)", ErrNotAllowed, err)
+	case errors.Is(err, sealing.ErrPCRUnavailable), errors.Is(err, sealing.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return classify("tpm", err)
 }

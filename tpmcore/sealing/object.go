@@ -1,0 +1,33 @@
+package sealing
+
+// Object is what tpmfs keeps for one sealed secret: enough to unseal it on
+// the same TPM in the right PCR state, and nothing that reveals it without
+// that TPM. It is stored as JSON ([]byte fields in base64) by sealstore.
+type Object struct {
+	// Selection is the PCR selection in canonical tpm2-tools syntax
+	// (pcrsel.Selection.String: banks by algorithm id, "sha1:1+sha256:0,7");
+	// empty means bound to this TPM only. Policy is computed over the
+	// selection in this order.
+	Selection string `json:"pcrs"`
+	// PCRValues are the values the selected PCRs had at seal time, so an
+	// unseal that fails its policy can say which PCRs differ.
+	PCRValues []PCRValue `json:"pcr_values,omitempty"`
+	// Policy is the sealed key's policy digest (empty without a selection).
+	Policy []byte `json:"policy,omitempty"`
+	// Public and Private are the TPM2B_PUBLIC and TPM2B_PRIVATE (size
+	// prefix included, as tpm2_load -u/-r read them) of the sealed-data
+	// object holding the envelope key, loadable under the SRK.
+	Public  []byte `json:"public"`
+	Private []byte `json:"private"`
+	// Nonce and Ciphertext are the AES-256-GCM-encrypted secret; the
+	// associated data is "tpmfs/seal/v1\x00" followed by the object's name.
+	Nonce      []byte `json:"nonce"`
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// PCRValue is one PCR's value at seal time.
+type PCRValue struct {
+	Bank   string `json:"bank"` // sha1, sha256, sha384, sha512, sm3_256
+	Index  int    `json:"index"`
+	Digest []byte `json:"digest"`
+}

@@ -1,0 +1,120 @@
+package sealing
+
+import (
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tpmcore/pcrsel"
+)
+
+// Seal encrypts secret for the object name and seals the key to this TPM,
+// bound to the current values of the PCRs in sel (to nothing but this TPM
+// when sel is empty). ownerAuth authorizes the owner hierarchy (empty: the
+// well-known empty auth).
+func Seal(tpm transport.TPM, ownerAuth []byte, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+	if len(secret) > MaxSecretSize {
+		return nil, fmt.Errorf("seal %q: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecretSize)
+	}
+	var obj *Object
+	err := withSRK(tpm, ownerAuth, func(s *srk) (err error) {
+		obj, err = sealUnder(tpm, s, name, sel, secret)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal %q: %w", name, err)
+	}
+	return obj, nil
+}
+
+// Reseal opens obj (its policy must hold) and seals its secret anew under
+// sel, with a fresh key. On error obj stays valid and nothing changes.
+func Reseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object, sel pcrsel.Selection) (*Object, error) {
+	d, err := decode(obj)
+	if err != nil {
+		return nil, fmt.Errorf("reseal %q: %w", name, err)
+	}
+	var out *Object
+	err = withSRK(tpm, ownerAuth, func(s *srk) error {
+		secret, err := open(tpm, s, name, obj, d)
+		if err != nil {
+			return err
+		}
+		defer wipe(secret)
+		out, err = sealUnder(tpm, s, name, sel, secret)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reseal %q: %w", name, err)
+	}
+	return out, nil
+}
+
+// sealUnder does Seal's work under a loaded SRK.
+func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	defer wipe(key)
+	nonce, ciphertext, err := encrypt(key, name, secret)
+	if err != nil {
+		return nil, err
+	}
+	var values []PCRValue
+	if !sel.IsEmpty() {
+		// The policy is computed from exactly these values: a PCR that
+		// moves after this read leaves an object that does not open until
+		// it is back, never one bound to values nobody saw.
+		if values, err = readPCRs(tpm, sel); err != nil {
+			return nil, err
+		}
+	}
+	policy, err := PolicyDigest(sel, values)
+	if err != nil {
+		return nil, err
+	}
+	rsp, err := tpm2.Create{
+		ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: s.session(encryptIn)},
+		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
+			Data: tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: key}),
+		}},
+		InPublic: tpm2.New2B(sealedTemplate(policy)),
+	}.Execute(tpm)
+	if err != nil {
+		return nil, fmt.Errorf("create sealed key: %w", err)
+	}
+	return &Object{
+		Selection:  sel.String(),
+		PCRValues:  values,
+		Policy:     policy,
+		Public:     tpm2.Marshal(rsp.OutPublic),
+		Private:    tpm2.Marshal(rsp.OutPrivate),
+		Nonce:      nonce,
+		Ciphertext: ciphertext,
+	}, nil
+}
+
+// sealedTemplate is the sealed-data object holding the envelope key. It
+// never leaves this TPM and parent (fixedTPM, fixedParent). With a policy,
+// only the policy opens it (userWithAuth clear); without, the empty auth
+// value does. noDA: an empty auth value guards nothing against guessing,
+// and failed attempts on it must not count towards locking out the TPM.
+func sealedTemplate(policy []byte) tpm2.TPMTPublic {
+	return tpm2.TPMTPublic{
+		Type:    tpm2.TPMAlgKeyedHash,
+		NameAlg: tpm2.TPMAlgSHA256,
+		ObjectAttributes: tpm2.TPMAObject{
+			FixedTPM:     true,
+			FixedParent:  true,
+			NoDA:         true,
+			UserWithAuth: len(policy) == 0,
+		},
+		AuthPolicy: tpm2.TPM2BDigest{Buffer: policy},
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgKeyedHash, &tpm2.TPMSKeyedHashParms{
+			Scheme: tpm2.TPMTKeyedHashScheme{Scheme: tpm2.TPMAlgNull},
+		}),
+		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgKeyedHash, &tpm2.TPM2BDigest{}),
+	}
+}

@@ -1,0 +1,151 @@
+package sealing
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tpmcore/pcrsel"
+)
+
+// maxPCRChangedRetries bounds the retries of an unseal that a PCR change
+// interrupted (TPM_RC_PCR_CHANGED) between PolicyPCR and Unseal.
+const maxPCRChangedRetries = 4
+
+// Unseal returns the secret of obj, sealed for the object name, if this TPM
+// sealed it and its PCRs hold the sealed-to values. A policy failure is
+// ErrPolicy with a *PolicyError listing the PCRs that moved; an object of
+// another TPM is ErrWrongTPM; an altered or renamed one is ErrCorrupt.
+func Unseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object) ([]byte, error) {
+	d, err := decode(obj)
+	if err != nil {
+		return nil, fmt.Errorf("unseal %q: %w", name, err)
+	}
+	var secret []byte
+	err = withSRK(tpm, ownerAuth, func(s *srk) (err error) {
+		secret, err = open(tpm, s, name, obj, d)
+		return err
+	})
+	if err != nil {
+		wipe(secret)
+		return nil, fmt.Errorf("unseal %q: %w", name, err)
+	}
+	return secret, nil
+}
+
+// decoded is an Object's TPM part, parsed and checked.
+type decoded struct {
+	sel  pcrsel.Selection
+	pub  tpm2.TPM2BPublic
+	priv tpm2.TPM2BPrivate
+}
+
+// decode parses and cross-checks obj without a TPM; anything malformed or
+// inconsistent is ErrCorrupt.
+func decode(obj *Object) (*decoded, error) {
+	if obj == nil {
+		return nil, fmt.Errorf("%w: no object", ErrCorrupt)
+	}
+	sel, err := pcrsel.Parse(obj.Selection)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if !whole2B(obj.Public) || !whole2B(obj.Private) {
+		return nil, fmt.Errorf("%w: public or private area truncated or padded", ErrCorrupt)
+	}
+	pub, err := tpm2.Unmarshal[tpm2.TPM2BPublic](obj.Public)
+	if err != nil {
+		return nil, fmt.Errorf("%w: public area: %w", ErrCorrupt, err)
+	}
+	area, err := pub.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("%w: public area: %w", ErrCorrupt, err)
+	}
+	if area.Type != tpm2.TPMAlgKeyedHash || area.NameAlg != tpm2.TPMAlgSHA256 {
+		return nil, fmt.Errorf("%w: public area is not a sealed-data object", ErrCorrupt)
+	}
+	priv, err := tpm2.Unmarshal[tpm2.TPM2BPrivate](obj.Private)
+	if err != nil {
+		return nil, fmt.Errorf("%w: private area: %w", ErrCorrupt, err)
+	}
+	if err := checkPolicy(sel, obj, area); err != nil {
+		return nil, err
+	}
+	return &decoded{sel: sel, pub: *pub, priv: *priv}, nil
+}
+
+// whole2B reports whether b is exactly one TPM2B: a big-endian size and
+// that many bytes.
+func whole2B(b []byte) bool {
+	return len(b) >= 2 && int(binary.BigEndian.Uint16(b)) == len(b)-2
+}
+
+// open loads obj under the SRK, unseals its key, flushes it and decrypts.
+func open(tpm transport.TPM, s *srk, name string, obj *Object, d *decoded) ([]byte, error) {
+	rsp, err := tpm2.Load{
+		ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: tpm2.PasswordAuth(nil)},
+		InPrivate:    d.priv,
+		InPublic:     d.pub,
+	}.Execute(tpm)
+	if err != nil {
+		// The private area's integrity HMAC is keyed from the parent's
+		// seed: under another TPM's SRK it does not verify.
+		if errors.Is(err, tpm2.TPMRCIntegrity) || errors.Is(err, tpm2.TPMRCBinding) {
+			return nil, fmt.Errorf("load sealed key: %w: %w", ErrWrongTPM, err)
+		}
+		return nil, fmt.Errorf("load sealed key: %w", err)
+	}
+	item := tpm2.NamedHandle{Handle: rsp.ObjectHandle, Name: rsp.Name}
+	key, err := unsealKey(tpm, s, item, d.sel, obj.PCRValues)
+	defer wipe(key)
+	if err = errors.Join(err, flush(tpm, item.Handle)); err != nil {
+		return nil, err
+	}
+	return decrypt(key, name, obj)
+}
+
+// unsealKey runs TPM2_Unseal on the loaded item, through a PolicyPCR
+// session or, without PCRs, an HMAC session; both encrypt the key on its
+// way out. PCR changes between PolicyPCR and Unseal are retried.
+func unsealKey(tpm transport.TPM, s *srk, item tpm2.NamedHandle, sel pcrsel.Selection, sealed []PCRValue) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		auth := s.session(encryptOut)
+		if !sel.IsEmpty() {
+			auth = tpm2.Policy(tpm2.TPMAlgSHA256, 16, policyPCR(sel), tpm2.Salted(s.handle, s.pub), encryptOut)
+		}
+		rsp, err := tpm2.Unseal{
+			ItemHandle: tpm2.AuthHandle{Handle: item.Handle, Name: item.Name, Auth: auth},
+		}.Execute(tpm)
+		switch {
+		case err == nil:
+			return rsp.OutData.Buffer, nil
+		case errors.Is(err, tpm2.TPMRCPCRChanged) && attempt < maxPCRChangedRetries:
+			continue
+		case errors.Is(err, tpm2.TPMRCPolicyFail):
+			differ, derr := differing(tpm, sel, sealed)
+			perr := &PolicyError{Differ: differ}
+			if derr != nil {
+				return nil, fmt.Errorf("unseal sealed key: %w (comparing PCRs: %v)", perr, derr)
+			}
+			return nil, fmt.Errorf("unseal sealed key: %w", perr)
+		default:
+			return nil, fmt.Errorf("unseal sealed key: %w", err)
+		}
+	}
+}
+
+// policyPCR is the policy the sealed key was created with: PolicyPCR over
+// sel, the TPM filling in the digest of the PCRs' current values.
+func policyPCR(sel pcrsel.Selection) tpm2.PolicyCallback {
+	return func(tpm transport.TPM, h tpm2.TPMISHPolicy, _ tpm2.TPM2BNonce) error {
+		if _, err := (tpm2.PolicyPCR{PolicySession: h, Pcrs: sel.TPML()}).Execute(tpm); err != nil {
+			// go-tpm flushes a just-in-time session only when the
+			// command it authorizes fails, not when its policy does.
+			return errors.Join(fmt.Errorf("policy PCR: %w", err), flush(tpm, h))
+		}
+		return nil
+	}
+}
