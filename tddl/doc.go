@@ -1,9 +1,14 @@
 // Package tddl is the device layer: it opens a TPM backend and moves one
-// whole command in and one whole response out.
+// whole command in and one whole response out; it must not retry, queue or
+// interpret TPM semantics.
 //
-// It knows bytes, not TPM semantics: no retries, no parsing beyond the
-// response header's size field, no queueing. Callers serialise access
-// (tpmcore does). Backends: a kernel character device (/dev/tpmrm0,
-// /dev/tpm0), the swtpm socket data channel (TCP or Unix) and the
-// in-process reference simulator (cgo only).
+// It knows bytes, not TPM commands: it checks only the header size fields
+// of commands and responses (10 ≤ size ≤ MaxCommandSize). Callers
+// serialise access (tpmcore does). Backends: a kernel character device
+// (/dev/tpmrm0, /dev/tpm0; Linux and FreeBSD), the swtpm socket data
+// channel (TCP or Unix; it redials after an I/O failure) and the in-process
+// reference simulator (cgo only; one per process).
+//
+// ParseSource reads the SOURCE syntax of tpmfs (tpm2-tools' TCTI syntax);
+// Open turns the resulting Config into a TPM.
 package tddl

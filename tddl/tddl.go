@@ -7,11 +7,15 @@ import (
 
 // TPM is one open connection to a TPM. It has the shape of go-tpm's
 // transport.TPMCloser, so go-tpm's typed commands run over it directly.
-// A TPM is not safe for concurrent use.
+// Send is not safe for concurrent use; Close (and Cancel, SetDeadline where
+// implemented) may be called from another goroutine while Send runs.
 type TPM interface {
 	// Send transmits one whole command and returns one whole response.
+	// A TPM error is a successful Send whose response carries a non-zero
+	// response code; a Go error means the exchange itself failed.
 	Send(cmd []byte) ([]byte, error)
 	// Close releases the backend. Closing unblocks a Send in progress.
+	// Closing twice is not an error.
 	Close() error
 }
 
@@ -23,7 +27,8 @@ type Canceler interface {
 }
 
 // Deadliner is implemented by backends whose Send can be bounded in time
-// (sockets). A zero time clears the deadline.
+// (sockets). A zero time clears the deadline. A Send past its deadline
+// fails with an error wrapping os.ErrDeadlineExceeded.
 type Deadliner interface {
 	SetDeadline(t time.Time) error
 }
@@ -54,6 +59,10 @@ type Config struct {
 // kernel driver's TPM_BUFSIZE.
 const MaxCommandSize = 4096
 
+// headerSize is the TPM 2.0 (and 1.2) command/response header: tag(2),
+// size(4), code(4).
+const headerSize = 10
+
 // Sentinel errors; backends wrap them with context.
 var (
 	ErrClosed      = errors.New("tddl: connection closed")
@@ -61,4 +70,9 @@ var (
 	ErrBadResponse = errors.New("tddl: malformed response")
 	ErrCommandSize = errors.New("tddl: command size out of range")
 	ErrUnreachable = errors.New("tddl: TPM unreachable")
+	// ErrBadSource marks a SOURCE string or Config that does not parse.
+	ErrBadSource = errors.New("tddl: bad SOURCE")
+	// ErrBusy marks a backend that allows one user and already has one
+	// (the in-process simulator).
+	ErrBusy = errors.New("tddl: backend already in use")
 )

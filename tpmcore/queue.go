@@ -198,9 +198,8 @@ func (q *queue) sendBounded(ctx context.Context, cmd []byte) ([]byte, error) {
 		select {
 		case <-stop:
 		default:
-			if c, ok := conn.(tddl.Canceler); ok {
-				c.Cancel()
-			}
+			// Closing unblocks Send on every backend; swtpm's cancel
+			// would only act between commands.
 			conn.Close()
 		}
 	})

@@ -1,0 +1,35 @@
+package tddl_test
+
+import (
+	"testing"
+
+	"tpmfs/tddl"
+)
+
+// BenchmarkGetRandom measures one round trip (TPM2_GetRandom(16)) per
+// backend: the floor that tpmcore's queue adds its costs to.
+func BenchmarkGetRandom(b *testing.B) {
+	run := func(b *testing.B, cfg tddl.Config) {
+		tpm, err := tddl.Open(cfg)
+		if err != nil {
+			b.Skip(err)
+		}
+		defer tpm.Close()
+		cmd := getRandomCmd(0x8001)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := tpm.Send(cmd); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("sim", func(b *testing.B) { run(b, tddl.Config{Kind: tddl.KindSim}) })
+	b.Run("swtpm-tcp", func(b *testing.B) {
+		p := startSwtpmTCP(b)
+		run(b, tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: p.port})
+	})
+	b.Run("swtpm-unix", func(b *testing.B) {
+		p := startSwtpmUnix(b)
+		run(b, tddl.Config{Kind: tddl.KindSwtpm, Path: p.sock})
+	})
+}

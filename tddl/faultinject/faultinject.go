@@ -1,0 +1,218 @@
+package faultinject
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"tpmfs/tddl"
+)
+
+// Mode is the fault applied to each Send.
+type Mode int
+
+const (
+	// PassThrough forwards commands and responses untouched.
+	PassThrough Mode = iota
+	// DropRequest fails Send with an I/O error; the TPM never sees the
+	// command.
+	DropRequest
+	// DropResponse runs the command on the TPM, then fails Send with an
+	// I/O error: the caller cannot tell whether it ran.
+	DropResponse
+	// Truncate returns the first half of the response, so it is shorter
+	// than its header's size field.
+	Truncate
+	// Corrupt flips every byte after the size field (response code and
+	// parameters); the framing stays valid.
+	Corrupt
+	// Retry answers TPM_RC_RETRY without reaching the TPM.
+	Retry
+)
+
+var modeNames = [...]string{"PassThrough", "DropRequest", "DropResponse", "Truncate", "Corrupt", "Retry"}
+
+func (m Mode) String() string {
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ErrDropped marks an injected connection loss; it also wraps
+// io.ErrUnexpectedEOF, as a real hang-up would.
+var ErrDropped = errors.New("faultinject: connection dropped")
+
+// rcRetry is TPM_RC_RETRY (Part 2, 6.6.3).
+const rcRetry = 0x922
+
+// Faulty is a tddl.TPM that applies the configured faults to another. Its
+// settings may be changed from any goroutine, also while Send runs.
+type Faulty struct {
+	inner  tddl.TPM
+	closed chan struct{}
+	once   sync.Once
+
+	mu       sync.Mutex
+	mode     Mode
+	left     int // Sends the mode lasts; < 0: forever
+	delay    time.Duration
+	deadline time.Time
+	sends    int
+}
+
+// New wraps inner, passing everything through until told otherwise.
+func New(inner tddl.TPM) *Faulty {
+	return &Faulty{inner: inner, closed: make(chan struct{}), left: -1}
+}
+
+// SetMode applies m to every following Send.
+func (f *Faulty) SetMode(m Mode) { f.SetModeN(m, -1) }
+
+// SetModeN applies m to the next n Sends, then passes through again
+// (n < 0: forever).
+func (f *Faulty) SetModeN(m Mode, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mode, f.left = m, n
+}
+
+// SetDelay holds each Send for d before it does anything else. The delay
+// ends early, with an error, at Close or at the deadline.
+func (f *Faulty) SetDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
+// Sends counts the calls to Send so far.
+func (f *Faulty) Sends() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sends
+}
+
+// next consumes one Send's worth of settings.
+func (f *Faulty) next() (Mode, time.Duration, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sends++
+	m := f.mode
+	if f.left > 0 {
+		f.left--
+		if f.left == 0 {
+			f.mode, f.left = PassThrough, -1
+		}
+	}
+	return m, f.delay, f.deadline
+}
+
+// Send applies the delay, then the fault, to one exchange with inner.
+func (f *Faulty) Send(cmd []byte) ([]byte, error) {
+	if f.isClosed() {
+		return nil, fmt.Errorf("faultinject: %w", tddl.ErrClosed)
+	}
+	mode, delay, deadline := f.next()
+	if err := f.wait(delay, deadline); err != nil {
+		return nil, err
+	}
+	switch mode {
+	case DropRequest:
+		return nil, dropped()
+	case Retry:
+		rsp := make([]byte, 10)
+		binary.BigEndian.PutUint16(rsp[0:], 0x8001) // TPM_ST_NO_SESSIONS
+		binary.BigEndian.PutUint32(rsp[2:], 10)
+		binary.BigEndian.PutUint32(rsp[6:], rcRetry)
+		return rsp, nil
+	}
+	rsp, err := f.inner.Send(cmd)
+	if err != nil {
+		return nil, err
+	}
+	switch mode {
+	case DropResponse:
+		return nil, dropped()
+	case Truncate:
+		return rsp[:len(rsp)/2], nil
+	case Corrupt:
+		for i := 6; i < len(rsp); i++ {
+			rsp[i] ^= 0xff
+		}
+	}
+	return rsp, nil
+}
+
+func dropped() error { return fmt.Errorf("%w: %w", ErrDropped, io.ErrUnexpectedEOF) }
+
+// wait sleeps for d unless Close or the deadline comes first.
+func (f *Faulty) wait(d time.Duration, deadline time.Time) error {
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		dl := time.NewTimer(time.Until(deadline))
+		defer dl.Stop()
+		expired = dl.C
+	}
+	select {
+	case <-timer.C:
+		return nil
+	case <-expired:
+		return fmt.Errorf("faultinject: delay: %w", os.ErrDeadlineExceeded)
+	case <-f.closed:
+		return fmt.Errorf("faultinject: delay: %w", tddl.ErrClosed)
+	}
+}
+
+func (f *Faulty) isClosed() bool {
+	select {
+	case <-f.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// SetDeadline bounds the injected delay and, if inner is a Deadliner,
+// inner's Send.
+func (f *Faulty) SetDeadline(t time.Time) error {
+	f.mu.Lock()
+	f.deadline = t
+	f.mu.Unlock()
+	if d, ok := f.inner.(tddl.Deadliner); ok {
+		return d.SetDeadline(t)
+	}
+	return nil
+}
+
+// Cancel forwards to inner, or returns errors.ErrUnsupported.
+func (f *Faulty) Cancel() error {
+	if c, ok := f.inner.(tddl.Canceler); ok {
+		return c.Cancel()
+	}
+	return fmt.Errorf("faultinject: cancel: %w", errors.ErrUnsupported)
+}
+
+// Close ends any delay in progress and closes inner.
+func (f *Faulty) Close() error {
+	err := error(nil)
+	f.once.Do(func() {
+		close(f.closed)
+		err = f.inner.Close()
+	})
+	return err
+}
+
+var (
+	_ tddl.TPM       = (*Faulty)(nil)
+	_ tddl.Deadliner = (*Faulty)(nil)
+	_ tddl.Canceler  = (*Faulty)(nil)
+)
