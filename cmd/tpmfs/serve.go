@@ -24,9 +24,14 @@ import (
 // the mount is visible.
 func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready func() error) error {
 	log := logrus.WithFields(logrus.Fields{"source": cfg.Source, "mountpoint": mountpoint})
+	ownerAuth, err := readSRKAuth(cfg.SRKAuth)
+	if err != nil {
+		return err
+	}
 	core, err := tpmcore.New(func() (tddl.TPM, error) { return tddl.Open(cfg.TPM) }, tpmcore.Options{
-		Source: cfg.Source,
-		Log:    log,
+		Source:    cfg.Source,
+		OwnerAuth: ownerAuth,
+		Log:       log,
 	})
 	if err != nil {
 		return err
@@ -75,6 +80,19 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	}
 	log.Info("unmounted")
 	return nil
+}
+
+// readSRKAuth reads srk_auth=file:PATH as raw bytes, as tpm2-tools reads
+// file: secrets; nil is the well-known secret.
+func readSRKAuth(a mountopts.SRKAuth) ([]byte, error) {
+	if a.WellKnown || a.File == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(a.File)
+	if err != nil {
+		return nil, fmt.Errorf("srk_auth=file:%s: %w", a.File, err)
+	}
+	return b, nil
 }
 
 // unmount retries while the mount is busy, then detaches it lazily so a
