@@ -12,7 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -70,8 +69,11 @@ func TestTpmrm0ParallelClients(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(1)
 	// Readers of PCRs through cat while the clients work.
 	go func() {
+		defer readers.Done()
 		for {
 			select {
 			case <-stop:
@@ -114,7 +116,7 @@ func TestTpmrm0ParallelClients(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
-	time.Sleep(50 * time.Millisecond)
+	readers.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
