@@ -1,0 +1,34 @@
+// Package rm is the resource manager: it lets many raw clients share one
+// TPM 2.0, each in its own Space, none able to see, use or flush another's
+// transient objects and sessions, and it leaves nothing of theirs loaded in
+// the TPM between commands.
+//
+// It is the kernel's /dev/tpmrm0 (drivers/char/tpm/tpm2-space.c) in user
+// space, in the same three steps around each command: prepare (load the
+// saved contexts the command names, translate virtual handles), transmit,
+// commit (give new objects virtual handles, filter
+// GetCapability(TPM_CAP_HANDLES), save and flush everything loaded), with a
+// flush on every error path. How many handles a command carries comes from
+// the TPM (TPM_CAP_COMMANDS), not from a table here. Beyond the kernel:
+//   - only what a command names is loaded, so a space holds MaxObjects
+//     objects while the TPM has room for three;
+//   - FlushContext of a virtual handle is translated, and refused for
+//     anyone else's handle, sessions included;
+//   - TPM_RC_CONTEXT_GAP is handled by saving the oldest session again;
+//   - sessions a client saved itself (ContextSave, as tpm2-tools do between
+//     processes) outlive its space like with the kernel, but are flushed,
+//     oldest first, when the TPM runs out of session handles or they block
+//     the context counter, so clients cannot exhaust the TPM's sessions.
+//
+// Sessions keep their real handles; objects get virtual ones. A client's
+// ContextSave of an object returns the TPM's own context of it, which any
+// client may ContextLoad later and gets under a virtual handle of its own.
+//
+// The package must not own the connection or serialise callers: the caller
+// (tpmcore's queue) gives each call exclusive use of the TPM and retries
+// TPM_RC_RETRY/YIELDED/TESTING below it; it runs its own operations between
+// client commands, when every TPM slot is free, and must flush what it
+// loads. It never crashes on client input: malformed or unknown commands,
+// foreign handles and quota overruns get TPM-format error responses tagged
+// with RMLayer.
+package rm

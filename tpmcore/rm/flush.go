@@ -1,0 +1,91 @@
+package rm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+)
+
+// flushContext runs a client's FlushContext, whose handle is a parameter,
+// not in the handle area, so it is translated here. An object of the space
+// is only a saved context, which holds no TPM memory: forgetting it is the
+// whole flush. A session of the space is flushed in the TPM (saved
+// sessions hold a TPM slot), and so is one its client saved itself and
+// nobody has loaded since (tpm2_flushcontext --saved-session). Anyone
+// else's handle is refused.
+func (x *txn) flushContext() ([]byte, error) {
+	if x.c.tag != tpm2.TPMSTNoSessions {
+		return errorResponse(tpm2.TPMRCAuthContext), nil
+	}
+	h, end, ok := u32(x.orig, x.c.paramOff)
+	if !ok || end != len(x.orig) {
+		return errorResponse(tpm2.TPMRCCommandSize), nil
+	}
+	switch {
+	case isTransient(h):
+		if _, own := x.sp.objects[h]; !own {
+			return errorResponse(paramRC(1)), nil
+		}
+		delete(x.sp.objects, h)
+		return successResponse(), nil
+	case isSession(h):
+		_, own := x.sp.sessions[h]
+		saved, detached := x.m.detachedIndex(x.sp, h)
+		if !own && !detached {
+			return errorResponse(paramRC(1)), nil
+		}
+		rsp, err := x.transmit()
+		if err != nil {
+			return nil, err
+		}
+		if rc, _ := responseCode(rsp); rc == tpm2.TPMRCSuccess || gone(rc) {
+			if own {
+				x.m.forgetSession(x.sp, h)
+			} else {
+				delete(x.m.detached, saved)
+			}
+		}
+		return rsp, nil
+	}
+	// Not a context handle: the TPM refuses it in its own words.
+	return x.transmit()
+}
+
+// Flush ends a space, as closing /dev/tpmrm0 does: its sessions are flushed
+// from the TPM, its objects (saved contexts only) forgotten. Sessions its
+// client saved itself with ContextSave are left to whoever holds the saved
+// context (see saved.go). A flushed space refuses further commands. The caller holds
+// exclusive use of tpm. Errors report sessions that could not be flushed;
+// the space is ended all the same.
+func (m *Manager) Flush(tpm transport.TPM, sp *Space) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sp.closed {
+		return nil
+	}
+	sp.closed = true
+	var errs []error
+	for _, h := range sp.sessionHandles() {
+		m.forgetSession(sp, h)
+		if len(errs) > 0 && !isTPMError(errs[len(errs)-1]) {
+			continue // the transport failed: do not try every session
+		}
+		rc, err := flushContext(tpm, h)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case rc != tpm2.TPMRCSuccess && !gone(rc):
+			errs = append(errs, fmt.Errorf("flush session 0x%08x: %w", h, rc))
+		}
+	}
+	m.orphan(sp)
+	clear(sp.objects)
+	return errors.Join(errs...)
+}
+
+func isTPMError(err error) bool {
+	var rc tpm2.TPMRC
+	return errors.As(err, &rc)
+}

@@ -1,0 +1,159 @@
+package rm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+	"github.com/sirupsen/logrus"
+)
+
+// Sentinel errors.
+var (
+	// ErrUnsupported: the TPM lacks what the manager needs (TPM 2.0 context
+	// management, or a usable TPM_CAP_COMMANDS).
+	ErrUnsupported = errors.New("rm: TPM does not support resource management")
+	// ErrBadResponse: the TPM answered with something that is not a response.
+	ErrBadResponse = errors.New("rm: malformed TPM response")
+	// ErrSpaceClosed: the space was flushed; it takes no more commands.
+	ErrSpaceClosed = errors.New("rm: space closed")
+)
+
+// Manager knows the TPM's command attributes and hands out spaces. Its
+// methods may be called from any goroutine; the caller gives each call
+// exclusive use of the TPM for its duration.
+type Manager struct {
+	mu    sync.Mutex
+	attrs map[uint32]cmdAttr // by command code, from TPM_CAP_COMMANDS
+	// owner maps each session the manager keeps to its space, so any space
+	// can close the context gap and a reused handle has one owner only.
+	owner map[uint32]*Space
+	// detached holds the sessions clients saved themselves (saved.go).
+	detached map[uint32]*detached
+	saves    uint64 // counts client saves, to find the oldest
+	log      logrus.FieldLogger
+}
+
+// New asks the TPM which commands it has and how many handles each takes
+// (TPM_CAP_COMMANDS), rather than trusting a table of its own, so vendor
+// and newer commands are parsed as the TPM parses them.
+func New(tpm transport.TPM) (*Manager, error) {
+	attrs, err := readCommandAttrs(tpm)
+	if err != nil {
+		return nil, err
+	}
+	for _, cc := range []tpm2.TPMCC{tpm2.TPMCCContextSave, tpm2.TPMCCContextLoad, tpm2.TPMCCFlushContext} {
+		if _, ok := attrs[uint32(cc)]; !ok {
+			return nil, fmt.Errorf("%w: no command 0x%x", ErrUnsupported, uint32(cc))
+		}
+	}
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	return &Manager{
+		attrs:    attrs,
+		owner:    make(map[uint32]*Space),
+		detached: make(map[uint32]*detached),
+		log:      quiet,
+	}, nil
+}
+
+// SetLogger sends the manager's diagnostics (contexts it had to drop,
+// flushes that failed) to l. By default they are discarded.
+func (m *Manager) SetLogger(l logrus.FieldLogger) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.log = l
+}
+
+// NewSpace returns an empty space for one client. Flush ends it.
+func (m *Manager) NewSpace() *Space { return newSpace() }
+
+// Transmit runs one client command in sp and returns its response: parse
+// and check it, load the contexts it names and translate virtual handles,
+// send it over tpm, then virtualise response handles, filter
+// GetCapability(TPM_CAP_HANDLES), and save and flush everything loaded.
+// The caller holds exclusive use of tpm for the duration.
+//
+// There is always a response: malformed commands and the manager's own
+// failures become TPM error responses tagged with RMLayer. The error is
+// for a failing transport only (the space may then have lost contexts),
+// or ErrSpaceClosed.
+func (m *Manager) Transmit(tpm transport.TPM, sp *Space, cmd []byte) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sp.closed {
+		return nil, ErrSpaceClosed
+	}
+	c, rc := parseCommand(cmd, m.attrs)
+	if rc != tpm2.TPMRCSuccess {
+		return errorResponse(rc), nil
+	}
+	x := &txn{m: m, sp: sp, t: tpm, c: c, orig: cmd, buf: bytes.Clone(cmd)}
+	return x.run()
+}
+
+// adoptSession makes h one of sp's sessions. A handle another space still
+// lists is stale (the TPM only reuses the handle of a session that is
+// gone), so that space loses it.
+func (m *Manager) adoptSession(sp *Space, h uint32) {
+	if prev := m.owner[h]; prev != nil && prev != sp {
+		delete(prev.sessions, h)
+	}
+	delete(m.detached, h)
+	m.owner[h] = sp
+	if sp.sessions[h] == nil {
+		sp.sessions[h] = &session{}
+	}
+}
+
+func (m *Manager) forgetSession(sp *Space, h uint32) {
+	delete(sp.sessions, h)
+	if m.owner[h] == sp {
+		delete(m.owner, h)
+	}
+}
+
+// maxCapCommands asks for as many attributes per GetCapability as the TPM
+// will give; it trims the count to what fits its response.
+const maxCapCommands = 1024
+
+// readCommandAttrs reads TPM_CAP_COMMANDS, following moreData.
+func readCommandAttrs(tpm transport.TPM) (map[uint32]cmdAttr, error) {
+	attrs := make(map[uint32]cmdAttr)
+	next := uint32(tpm2.TPMCCNVUndefineSpaceSpecial) // TPM_CC_FIRST
+	for range 64 {
+		rsp, err := tpm2.GetCapability{
+			Capability:    tpm2.TPMCapCommands,
+			Property:      next,
+			PropertyCount: maxCapCommands,
+		}.Execute(tpm)
+		if err != nil {
+			return nil, fmt.Errorf("get capability commands from 0x%x: %w", next, err)
+		}
+		list, err := rsp.CapabilityData.Data.Command()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		last := next
+		for _, a := range list.CommandAttributes {
+			cc := uint32(a.CommandIndex)
+			if a.V {
+				cc |= 1 << 29 // vendor commands carry the V bit in their code
+			}
+			attrs[cc] = cmdAttr{handles: int(a.CHandles), rHandle: a.RHandle, flushed: a.Flushed}
+			last = cc
+		}
+		if !rsp.MoreData || len(list.CommandAttributes) == 0 {
+			if len(attrs) == 0 {
+				return nil, fmt.Errorf("%w: empty command list", ErrUnsupported)
+			}
+			return attrs, nil
+		}
+		next = last + 1
+	}
+	return nil, fmt.Errorf("%w: command list does not end", ErrUnsupported)
+}

@@ -1,0 +1,203 @@
+package rm
+
+import (
+	"encoding/binary"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// MaxCommandSize is the largest command the manager accepts, as the
+// kernel's TPM_BUFSIZE and tddl.MaxCommandSize.
+const MaxCommandSize = 4096
+
+// RMLayer tags the response codes the manager makes itself, as
+// TSS2_RESMGR_TPM_RC_LAYER does for the kernel and tpm2-abrmd, so a client
+// can tell them from the TPM's own.
+const RMLayer = 11 << 16
+
+// Wire layout of TPM 2.0 commands and responses (Part 1, section 18).
+const (
+	headerSize = 10 // tag, size, command or response code
+
+	// maxAuthSessions is the most sessions an authorization area holds.
+	maxAuthSessions = 3
+
+	// continueSession is the TPMA_SESSION bit that keeps a session alive
+	// after a successful command.
+	continueSession = 0x01
+)
+
+// rcBadTag is TPM_RC_BAD_TAG, which go-tpm does not name.
+const rcBadTag tpm2.TPMRC = 0x01E
+
+// Handle types (the top byte of a handle) the manager virtualises.
+const (
+	htHMACSession   = 0x02
+	htPolicySession = 0x03 // also TPM_HT_SAVED_SESSION in GetCapability
+	htTransient     = 0x80
+)
+
+func handleType(h uint32) byte { return byte(h >> 24) }
+
+func isTransient(h uint32) bool { return handleType(h) == htTransient }
+
+func isSession(h uint32) bool {
+	t := handleType(h)
+	return t == htHMACSession || t == htPolicySession
+}
+
+// cmdAttr is what the manager needs of a command's TPMA_CC.
+type cmdAttr struct {
+	handles int  // cHandles: handles in the command's handle area
+	rHandle bool // the response carries one handle
+	flushed bool // the command flushes the transient objects it names
+}
+
+// authEntry is one session of a command's authorization area.
+type authEntry struct {
+	off    int    // offset of the session handle in the command
+	handle uint32 // session handle, or TPM_RS_PW
+	attrs  byte   // TPMA_SESSION
+}
+
+// command is a parsed client command. It holds offsets into the bytes it
+// was parsed from, so that handles can be translated in place.
+type command struct {
+	tag      tpm2.TPMST
+	cc       uint32
+	attr     cmdAttr
+	sessions []authEntry
+	paramOff int // where the parameter area starts
+}
+
+// handleOff is the offset of handle i (0-based) in the handle area.
+func handleOff(i int) int { return headerSize + 4*i }
+
+// parseCommand checks one whole command against the header rules and the
+// TPM's own command attributes, and locates its handles, sessions and
+// parameters. It reads nothing past b and on failure returns the response
+// code the client gets (without the RM layer).
+func parseCommand(b []byte, attrs map[uint32]cmdAttr) (command, tpm2.TPMRC) {
+	var c command
+	if len(b) < headerSize || len(b) > MaxCommandSize {
+		return c, tpm2.TPMRCCommandSize
+	}
+	c.tag = tpm2.TPMST(binary.BigEndian.Uint16(b[0:2]))
+	if c.tag != tpm2.TPMSTNoSessions && c.tag != tpm2.TPMSTSessions {
+		return c, rcBadTag
+	}
+	if binary.BigEndian.Uint32(b[2:6]) != uint32(len(b)) {
+		return c, tpm2.TPMRCCommandSize
+	}
+	c.cc = binary.BigEndian.Uint32(b[6:10])
+	a, ok := attrs[c.cc]
+	if !ok {
+		return c, tpm2.TPMRCCommandCode
+	}
+	c.attr = a
+	off := handleOff(a.handles)
+	if off > len(b) {
+		return c, tpm2.TPMRCCommandSize
+	}
+	if c.tag == tpm2.TPMSTSessions {
+		end, rc := parseAuthArea(b, off, &c)
+		if rc != tpm2.TPMRCSuccess {
+			return c, rc
+		}
+		off = end
+	}
+	c.paramOff = off
+	return c, tpm2.TPMRCSuccess
+}
+
+// parseAuthArea reads the authorizationSize at off and the sessions it
+// spans (Part 1, section 18.6), returning where the parameters start.
+func parseAuthArea(b []byte, off int, c *command) (int, tpm2.TPMRC) {
+	if len(b)-off < 4 {
+		return 0, tpm2.TPMRCAuthSize
+	}
+	size := binary.BigEndian.Uint32(b[off : off+4])
+	off += 4
+	// Compare in uint64 so a huge size cannot wrap around.
+	if size == 0 || uint64(size) > uint64(len(b)-off) {
+		return 0, tpm2.TPMRCAuthSize
+	}
+	end := off + int(size)
+	for off < end {
+		if len(c.sessions) == maxAuthSessions {
+			return 0, tpm2.TPMRCAuthSize
+		}
+		e := authEntry{off: off}
+		var ok bool
+		if e.handle, off, ok = u32(b[:end], off); !ok {
+			return 0, tpm2.TPMRCAuthSize
+		}
+		if off, ok = skip2B(b[:end], off); !ok { // nonceCaller
+			return 0, tpm2.TPMRCAuthSize
+		}
+		if off >= end {
+			return 0, tpm2.TPMRCAuthSize
+		}
+		e.attrs = b[off]
+		off++
+		if off, ok = skip2B(b[:end], off); !ok { // hmac
+			return 0, tpm2.TPMRCAuthSize
+		}
+		c.sessions = append(c.sessions, e)
+	}
+	return end, tpm2.TPMRCSuccess
+}
+
+// u32 reads a big-endian uint32 at off, if b holds one there.
+func u32(b []byte, off int) (uint32, int, bool) {
+	if off < 0 || len(b)-off < 4 {
+		return 0, off, false
+	}
+	return binary.BigEndian.Uint32(b[off : off+4]), off + 4, true
+}
+
+// skip2B steps over a TPM2B (16-bit size, then that many bytes).
+func skip2B(b []byte, off int) (int, bool) {
+	if off < 0 || len(b)-off < 2 {
+		return off, false
+	}
+	n := int(binary.BigEndian.Uint16(b[off : off+2]))
+	off += 2
+	if len(b)-off < n {
+		return off, false
+	}
+	return off + n, true
+}
+
+// responseCode returns a response's code, and whether the response is
+// well formed (a whole header whose size field matches its length).
+func responseCode(rsp []byte) (tpm2.TPMRC, bool) {
+	if len(rsp) < headerSize || binary.BigEndian.Uint32(rsp[2:6]) != uint32(len(rsp)) {
+		return 0, false
+	}
+	return tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10])), true
+}
+
+// errorResponse is the response a client gets for a failure of the
+// manager's own: a bare header with rc tagged with the RM layer.
+func errorResponse(rc tpm2.TPMRC) []byte {
+	b := make([]byte, headerSize)
+	binary.BigEndian.PutUint16(b[0:2], uint16(tpm2.TPMSTNoSessions))
+	binary.BigEndian.PutUint32(b[2:6], headerSize)
+	binary.BigEndian.PutUint32(b[6:10], RMLayer|uint32(rc))
+	return b
+}
+
+// successResponse is an empty successful response, for commands the
+// manager answers itself (FlushContext of a virtual handle).
+func successResponse() []byte {
+	b := errorResponse(tpm2.TPMRCSuccess)
+	binary.BigEndian.PutUint32(b[6:10], 0)
+	return b
+}
+
+// Format-1 response codes naming the handle, session or parameter at
+// fault (index from 1), as the TPM itself would.
+func handleRC(i int) tpm2.TPMRC  { return tpm2.TPMRCHandle | tpm2.TPMRC(i<<8) }
+func sessionRC(i int) tpm2.TPMRC { return tpm2.TPMRCHandle | 0x800 | tpm2.TPMRC(i<<8) }
+func paramRC(i int) tpm2.TPMRC   { return tpm2.TPMRCHandle | 0x040 | tpm2.TPMRC(i<<8) }
