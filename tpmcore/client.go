@@ -42,9 +42,14 @@ func (c *Core) manager() (*rm.Manager, error) {
 	}
 	ctx, cancel := c.ctx(context.Background())
 	defer cancel()
-	err := c.q.do(ctx, func(t transport.TPM) (err error) {
-		c.rm, err = rm.New(t)
-		return err
+	err := c.q.do(ctx, func(t transport.TPM) error {
+		m, err := rm.New(t)
+		if err != nil {
+			return err
+		}
+		m.SetLogger(c.log.WithField("component", "rm"))
+		c.rm = m
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start resource manager: %w", err)
