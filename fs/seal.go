@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"sync"
 	"syscall"
@@ -26,8 +27,19 @@ var _ = (gofs.NodeReaddirer)((*sealDir)(nil))
 var _ = (gofs.NodeMkdirer)((*sealDir)(nil))
 var _ = (gofs.NodeRmdirer)((*sealDir)(nil))
 var _ = (gofs.NodeGetattrer)((*sealDir)(nil))
+var _ = (gofs.NodeSetattrer)((*sealDir)(nil))
 
 func (d *sealDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.root.fillDirAttr(&out.Attr, d.mode)
+	return 0
+}
+
+// Setattr refuses chmod and chown (seal_mode=, uid=, gid= set them) and
+// answers anything else, such as touch, with the directory's attributes.
+func (d *sealDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := d.root.refuseOwnerMode(ctx, &d.Inode, in, d.option, d.mode); e != 0 {
+		return e
+	}
 	d.root.fillDirAttr(&out.Attr, d.mode)
 	return 0
 }
@@ -45,7 +57,7 @@ func (d *sealDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	obj := &objDir{root: d.root, name: name}
 	obj.fillAttr(rec, &out.Attr)
-	return d.NewInode(ctx, obj, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	return d.NewInode(ctx, obj, objectAttr(name)), 0
 }
 
 func (d *sealDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -60,8 +72,15 @@ func (d *sealDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(entries), 0
 }
 
+// privateMask is what mkdir keeps of the mode it asks for: the owner's
+// bits and the special ones. A sealed object starts private whatever the
+// umask (022 would make every secret readable by all, as a 0644 file);
+// its owner shares it on purpose with chmod, as pass(1) does with its
+// umask 077.
+const privateMask = 0o7700
+
 // Mkdir creates a sealed object owned by the caller, with the mode mkdir
-// asked for (the kernel applied the umask already).
+// asked for after the umask (the kernel applied it) and privateMask.
 func (d *sealDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	fields := logrus.Fields{"object": name, "op": "mkdir"}
 	if d.root.opts.ReadOnly {
@@ -79,17 +98,22 @@ func (d *sealDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if !ok {
 		return nil, syscall.EIO
 	}
-	rec := &sealstore.Record{Name: name, UID: caller.Uid, GID: caller.Gid, Mode: mode & 0o7777}
+	rec := &sealstore.Record{Name: name, UID: caller.Uid, GID: caller.Gid, Mode: mode & privateMask}
 	if d.mode&syscall.S_ISGID != 0 {
-		rec.GID = d.root.opts.GID // a setgid seal/ hands its group down, as on disk
+		// A setgid seal/ hands down its group and the setgid bit, as a
+		// directory on disk does to a new subdirectory.
+		rec.GID = d.root.opts.GID
+		rec.Mode |= syscall.S_ISGID
 	}
 	if err := d.root.store.Save(rec); err != nil {
 		return nil, d.root.errno(ctx, err, fields)
 	}
-	d.root.log.WithFields(fields).WithField("uid", rec.UID).Info("sealed object created")
+	d.root.log.WithFields(fields).WithFields(logrus.Fields{
+		"uid": rec.UID, "gid": rec.GID, "mode": fmt.Sprintf("%#o", rec.Mode),
+	}).Info("sealed object created")
 	obj := &objDir{root: d.root, name: name}
 	obj.fillAttr(rec, &out.Attr)
-	return d.NewInode(ctx, obj, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	return d.NewInode(ctx, obj, objectAttr(name)), 0
 }
 
 // Rmdir removes the object with whatever it holds: rm -r unlinks the
@@ -109,6 +133,16 @@ func (d *sealDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	d.root.log.WithFields(fields).Info("sealed object removed")
 	return 0
+}
+
+// objectAttr gives an object a stable inode number derived from its name,
+// so that every lookup of seal/NAME finds the same inode (and its open
+// files) rather than a new one each time the kernel's entry expires.
+func objectAttr(name string) gofs.StableAttr {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	// Below 2^63, where go-fuse's automatic numbers start; never 0 or 1.
+	return gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: h.Sum64()&(1<<63-1) | 2}
 }
 
 // objectLocks serialises changes to one object (write data, reseal,
