@@ -192,6 +192,19 @@ func (m *mount) Path(names ...string) string {
 
 func (m *mount) Stderr() string { return m.stderr.String() }
 
+// waitLog waits (bounded) until the daemon's log contains s: the log
+// reaches us through a pipe, a little after the operation returned.
+func (m *mount) waitLog(s string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(m.Stderr(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // unmount unmounts, waits for the daemon to exit, and fails the test if
 // it did not exit cleanly. Safe to call twice.
 func (m *mount) unmount(t *testing.T) {

@@ -137,7 +137,7 @@ func TestSealPolicy(t *testing.T) {
 	if !errors.Is(err, syscall.EACCES) {
 		t.Errorf("unseal after PCR 16 changed: err = %v, want EACCES", err)
 	}
-	if !strings.Contains(m.Stderr(), "sha256:16") {
+	if !m.waitLog("sha256:16") {
 		t.Errorf("log does not name the PCR that differs:\n%s", m.Stderr())
 	}
 	if got := sh(t, "cat "+m.Path("seal", "free", "data")); got != "free secret\n" {
