@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -15,7 +17,7 @@ type fixed struct {
 	gofs.Inode
 	root   *Root
 	mode   uint32 // permission bits
-	option string // the mount option that sets mode, for the log
+	option string // the mount option that sets mode ("" if none does)
 	size   uint64
 }
 
@@ -42,18 +44,51 @@ func (f *fixed) fillAttr(a *fuse.Attr) {
 // Setattr accepts truncation to zero (shells open with O_TRUNC before
 // writing) and refuses the rest: modes and owners are mount options.
 func (f *fixed) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if in.Valid&(fuse.FATTR_MODE|fuse.FATTR_UID|fuse.FATTR_GID) != 0 {
-		opt := f.option
-		if opt == "" {
-			opt = "none: this file's mode is fixed"
-		}
-		f.root.log.WithFields(logrus.Fields{"path": f.Path(f.root.EmbeddedInode()), "option": opt}).
-			Warn("chmod/chown refused on a fixed file; set uid=, gid= or the mode option at mount time")
-		return syscall.EPERM
+	if e := f.root.refuseOwnerMode(ctx, &f.Inode, in, f.option, f.mode); e != 0 {
+		return e
 	}
 	if sz, ok := in.GetSize(); ok && sz != 0 {
 		return syscall.EINVAL
 	}
 	f.fillAttr(&out.Attr)
 	return 0
+}
+
+// refuseOwnerMode refuses chmod and chown of a fixed node with EPERM and
+// logs which mount option sets what was asked for, so that the admin
+// knows where to change it. modeOption is "" when no option sets the
+// mode. It returns 0 when in changes neither.
+func (r *Root) refuseOwnerMode(ctx context.Context, n *gofs.Inode, in *fuse.SetAttrIn, modeOption string, mode uint32) syscall.Errno {
+	var what, use []string
+	if in.Valid&fuse.FATTR_MODE != 0 {
+		what = append(what, "chmod")
+		if modeOption != "" {
+			use = append(use, modeOption+"=")
+		}
+	}
+	if in.Valid&(fuse.FATTR_UID|fuse.FATTR_GID) != 0 {
+		what = append(what, "chown")
+		use = append(use, "uid=", "gid=")
+	}
+	if len(what) == 0 {
+		return 0
+	}
+	path := n.Path(r.EmbeddedInode())
+	if path == "" {
+		path = "."
+	}
+	fields := logrus.Fields{"path": path, "op": strings.Join(what, "+")}
+	if caller, ok := fuse.FromContext(ctx); ok {
+		fields["uid"] = caller.Uid
+	}
+	msg := fmt.Sprintf("%s refused: the owner and mode of %s are set at mount time", strings.Join(what, "/"), path)
+	if len(use) > 0 {
+		fields["option"] = strings.Join(use, ",")
+		msg += "; use the mount option " + strings.Join(use, " or ")
+	}
+	if modeOption == "" && in.Valid&fuse.FATTR_MODE != 0 {
+		msg += fmt.Sprintf("; its mode %#o is fixed", mode)
+	}
+	r.log.WithFields(fields).Warn(msg)
+	return syscall.EPERM
 }

@@ -39,6 +39,12 @@ type Root struct {
 
 var _ = (gofs.NodeOnAdder)((*Root)(nil))
 var _ = (gofs.NodeGetattrer)((*Root)(nil))
+var _ = (gofs.NodeSetattrer)((*Root)(nil))
+var _ = (gofs.NodeSetattrer)((*pcrDir)(nil))
+
+// dirMode is the mode of the directories no option sets: the root, pcrs/
+// and pcrs/<bank>/.
+const dirMode = 0o755
 
 // New returns the root of a tree served by core, with sealed objects kept
 // in store. It fails if the options name a bank the TPM does not have.
@@ -69,13 +75,36 @@ func (r *Root) OnAdd(ctx context.Context) {
 }
 
 func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	r.fillDirAttr(&out.Attr, 0o755)
+	r.fillDirAttr(&out.Attr, dirMode)
 	return 0
 }
 
+// Setattr refuses chmod and chown of the root, as of every fixed node.
+func (r *Root) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := r.refuseOwnerMode(ctx, &r.Inode, in, "", dirMode); e != 0 {
+		return e
+	}
+	r.fillDirAttr(&out.Attr, dirMode)
+	return 0
+}
+
+// Setattr refuses chmod and chown of pcrs/ and pcrs/<bank>/; their files
+// take pcr_mode=, the directories stay searchable by all.
+func (d *pcrDir) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := d.root.refuseOwnerMode(ctx, &d.Inode, in, "", dirMode); e != 0 {
+		return e
+	}
+	d.root.fillDirAttr(&out.Attr, dirMode)
+	return 0
+}
+
+// fillDirAttr fills the attributes of a fixed directory. One link is
+// what tools such as find read as "subdirectories not counted" (btrfs
+// does the same); zero would mean a deleted directory.
 func (r *Root) fillDirAttr(a *fuse.Attr, mode uint32) {
 	a.Mode = syscall.S_IFDIR | mode
 	a.Uid, a.Gid = r.opts.UID, r.opts.GID
+	a.Nlink = 1
 	r.fillTimes(a)
 }
 

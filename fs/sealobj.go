@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"time"
 
@@ -96,9 +97,25 @@ func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAt
 		if err := o.root.store.Save(rec); err != nil {
 			return o.root.errno(ctx, err, fields)
 		}
+		o.root.log.WithFields(fields).WithFields(logrus.Fields{
+			"uid": rec.UID, "gid": rec.GID, "mode": fmt.Sprintf("%#o", rec.Mode),
+		}).Info("sealed object owner or mode changed")
+		o.forgetChildAttrs()
 	}
 	o.fillAttr(rec, &out.Attr)
 	return 0
+}
+
+// forgetChildAttrs makes the kernel drop the cached attributes of data,
+// pcrs and policy, whose owner and mode follow the object's, so that ls
+// shows a chmod at once. (Access is safe meanwhile: every path to them
+// is checked against the object directory, which the kernel updates from
+// Setattr's answer.)
+func (o *objDir) forgetChildAttrs() {
+	for _, child := range o.Children() {
+		// ENOENT: the kernel does not know the file yet; nothing to drop.
+		child.NotifyContent(-1, 0) // -1: attributes only
+	}
 }
 
 // Unlink of data drops the secret; pcrs and policy are attributes of the

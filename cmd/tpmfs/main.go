@@ -97,10 +97,14 @@ func run(argv []string) int {
 	return exitOK
 }
 
-// configure parses the mount options and makes the mount point absolute.
+// configure parses the mount options, checks a premounted /dev/fd/N
+// mount point and makes the mount point absolute.
 func configure(inv *invocation) (*mountopts.Config, string, error) {
 	cfg, err := mountopts.Parse(inv.Source, inv.Options)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := checkPremounted(cfg, inv.MountPoint); err != nil {
 		return nil, "", err
 	}
 	// The daemon leaves its working directory; resolve before.
