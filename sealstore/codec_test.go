@@ -183,7 +183,7 @@ func TestEncodeRejects(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, r := range []*Record{sealedRecord("a", 3, 6), bareRecord("b")} {
+	for _, r := range []*Record{sealedRecord("a", 3, 6), bareRecord("b"), sealed12Record("c")} {
 		data, err := encode(r)
 		if err != nil {
 			f.Fatal(err)

@@ -97,10 +97,21 @@ func validSealed(o *sealing.Object, selection string) error {
 	if o.Selection != selection {
 		return fmt.Errorf("pcrs %q differ from the object's %q", o.Selection, selection)
 	}
-	for _, f := range []struct {
+	type part struct {
 		field string
 		v     []byte
-	}{{"public", o.Public}, {"private", o.Private}, {"nonce", o.Nonce}, {"ciphertext", o.Ciphertext}} {
+	}
+	required := []part{{"private", o.Private}, {"nonce", o.Nonce}, {"ciphertext", o.Ciphertext}}
+	switch o.Family {
+	case "":
+		// TPM 2.0: the sealed key is a public and a private area.
+		required = append(required, part{"public", o.Public})
+	case sealing.Family12:
+		// TPM 1.2: the sealed key is one TPM_STORED_DATA12, in private.
+	default:
+		return fmt.Errorf("family %q: want \"\" (TPM 2.0) or %q", o.Family, sealing.Family12)
+	}
+	for _, f := range required {
 		if len(f.v) == 0 {
 			return fmt.Errorf("%s missing", f.field)
 		}

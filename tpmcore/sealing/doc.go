@@ -20,7 +20,12 @@
 // key travels to and from the TPM only in sessions salted to the SRK with
 // AES-128-CFB parameter encryption, so it is never on the bus in the clear.
 //
-// TPM commands per call (count them with a counting transport):
+// On a TPM 1.2 (Seal12, Unseal12, Reseal12; Object.Family "1.2") the
+// envelope is the same; the key is sealed with TPM_Seal under the SRK
+// (package tpm12), bound to sha1 PCRs by their PCR composite digest,
+// which is then the object's Policy.
+//
+// TPM 2.0 commands per call (count them with a counting transport):
 //
 //	Seal:   CreatePrimary, PCR_Read (one per 8 PCRs or so; none without
 //	        PCRs), StartAuthSession, Create, FlushContext: 5 with PCRs, 4 without.

@@ -4,6 +4,11 @@ package sealing
 // the same TPM in the right PCR state, and nothing that reveals it without
 // that TPM. It is stored as JSON ([]byte fields in base64) by sealstore.
 type Object struct {
+	// Family is the TPM family that sealed it: "" for TPM 2.0, "1.2"
+	// (Family12) for TPM 1.2, where Private is the TPM_STORED_DATA12 of
+	// TPM_Seal, Public is empty, and Policy is the 20-byte PCR composite
+	// digest the key is sealed to.
+	Family string `json:"family,omitempty"`
 	// Selection is the PCR selection in canonical tpm2-tools syntax
 	// (pcrsel.Selection.String: banks by algorithm id, "sha1:1+sha256:0,7");
 	// empty means bound to this TPM only. Policy is computed over the
@@ -17,7 +22,7 @@ type Object struct {
 	// Public and Private are the TPM2B_PUBLIC and TPM2B_PRIVATE (size
 	// prefix included, as tpm2_load -u/-r read them) of the sealed-data
 	// object holding the envelope key, loadable under the SRK.
-	Public  []byte `json:"public"`
+	Public  []byte `json:"public,omitempty"`
 	Private []byte `json:"private"`
 	// Nonce and Ciphertext are the AES-256-GCM-encrypted secret; the
 	// associated data is "tpmfs/seal/v1\x00" followed by the object's name.

@@ -49,6 +49,9 @@ func decode(obj *Object) (*decoded, error) {
 	if obj == nil {
 		return nil, fmt.Errorf("%w: no object", ErrCorrupt)
 	}
+	if obj.Family != "" {
+		return nil, fmt.Errorf("%w: sealed by a TPM %s, this is a TPM 2.0", ErrWrongTPM, obj.Family)
+	}
 	sel, err := pcrsel.Parse(obj.Selection)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)

@@ -226,10 +226,11 @@ func waitListening(port int, exited <-chan struct{}) error {
 // dials for each command, as tcsd -e does, so that another client (tcsd)
 // can take turns on the one-client socket.
 type tcpTPM struct {
-	t    *testing.T
-	addr string
-	sent []uint32 // ordinals of the commands sent, in order
-	last []byte   // the last response
+	t       *testing.T
+	addr    string
+	sent    []uint32 // ordinals of the commands sent, in order
+	last    []byte   // the last response
+	lastCmd []byte   // the last command
 }
 
 func (s *swtpm12) tpm(t *testing.T) *tcpTPM {
@@ -262,6 +263,6 @@ func (c *tcpTPM) Send(cmd []byte) ([]byte, error) {
 	if len(cmd) >= 10 {
 		c.sent = append(c.sent, binary.BigEndian.Uint32(cmd[6:]))
 	}
-	c.last = rsp
+	c.last, c.lastCmd = rsp, append([]byte(nil), cmd...)
 	return rsp, nil
 }

@@ -46,16 +46,26 @@ func TestLoadedHandles(t *testing.T) {
 	if keys, err := LoadedHandles(tr, ResourceKey); err != nil || len(keys) != 0 {
 		t.Fatalf("LoadedHandles(key) = %x, %v, want none", keys, err)
 	}
+	tr.sent = nil
+	if err := FlushSession(tr, h); err != nil {
+		t.Fatalf("FlushSession: %v", err)
+	}
+	// The command as the spec has it: TPM_FlushSpecific(h, TPM_RT_AUTH).
 	flush := binary.BigEndian.AppendUint16(nil, 0xC1)
 	flush = binary.BigEndian.AppendUint32(flush, 18)
-	flush = binary.BigEndian.AppendUint32(flush, 0xBA) // TPM_FlushSpecific
+	flush = binary.BigEndian.AppendUint32(flush, 0xBA)
 	flush = binary.BigEndian.AppendUint32(flush, h)
-	flush = binary.BigEndian.AppendUint32(flush, 2) // TPM_RT_AUTH
-	if rsp, err = tr.Send(flush); err != nil || binary.BigEndian.Uint32(rsp[6:]) != 0 {
-		t.Fatalf("flush: %x, %v", rsp, err)
+	flush = binary.BigEndian.AppendUint32(flush, 2)
+	if !slices.Equal(tr.sent, []uint32{0xBA}) || !slices.Equal(tr.lastCmd, flush) {
+		t.Fatalf("FlushSession sent %x, want %x", tr.lastCmd, flush)
 	}
 	if got, err = LoadedHandles(tr, ResourceAuth); err != nil || slices.Contains(got, h) {
 		t.Fatalf("LoadedHandles(auth) after flush = %x, %v", got, err)
+	}
+	// A session that is gone: the TPM's refusal, as an RC.
+	var rc RC
+	if err := FlushSession(tr, h); !errors.As(err, &rc) {
+		t.Fatalf("FlushSession of a flushed session = %v, want a TPM 1.2 error", err)
 	}
 }
 
