@@ -15,7 +15,9 @@ import (
 )
 
 // deviceFile is tpmrm0: a raw command channel with the semantics of
-// Linux /dev/tpmrm0. Each open is a resource-managed client.
+// Linux /dev/tpmrm0. Each open is a tpmcore client, resource-managed; a
+// TPM whose raw channel tpmcore allows once at a time (TPM 1.2: like
+// /dev/tpm0) answers a second open with EBUSY.
 type deviceFile struct {
 	fixed
 }
@@ -64,7 +66,7 @@ func (h *deviceHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 	}
 	// Only the bytes the header announces form the command, as the kernel does.
 	cmd := append([]byte(nil), data[:binary.BigEndian.Uint32(data[2:6])]...)
-	rsp, err := h.client.Transmit(ctx, cmd)
+	rsp, err := h.client.Transmit(tpmContext(ctx), cmd)
 	if err != nil {
 		return 0, h.root.errno(ctx, err, logrus.Fields{"op": "tpmrm0 command", "cc": fmt.Sprintf("%#x", binary.BigEndian.Uint32(cmd[6:10]))})
 	}

@@ -33,10 +33,15 @@ func (r *Root) errno(ctx context.Context, err error, fields logrus.Fields) sysca
 	if rc, ok := tpmcore.RC(err); ok {
 		entry = entry.WithField("rc", rc.Error())
 	}
-	if e == syscall.EIO {
-		entry.Error("operation failed")
-	} else {
+	switch {
+	case e != syscall.EIO:
 		entry.Info("operation refused")
+	case errors.Is(err, tpmcore.ErrUnavailable):
+		// tpmcore logs the TPM going away and coming back, once each;
+		// an error line per request would flood the log of a long outage.
+		entry.Debug("operation failed: TPM unavailable")
+	default:
+		entry.Error("operation failed")
 	}
 	return e
 }
@@ -57,6 +62,12 @@ func mapErr(err error) syscall.Errno {
 		return syscall.EINVAL
 	case errors.Is(err, tpmcore.ErrUnsupported):
 		return syscall.EOPNOTSUPP
+	case errors.Is(err, tpmcore.ErrBusy):
+		return syscall.EBUSY
+	case errors.Is(err, tpmcore.ErrNotOwned):
+		// Logged as a failure, with the message saying how to take
+		// ownership: the administrator has to act.
+		return syscall.EIO
 	default:
 		return syscall.EIO
 	}

@@ -109,7 +109,7 @@ func (h *pcrHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 	// A read from the start asks the TPM; a read that continues one
 	// (small buffers) sees the same snapshot, so a value is never torn.
 	if off == 0 || h.value == nil {
-		v, err := h.f.root.core.ReadPCR(ctx, h.f.bank, h.f.idx)
+		v, err := h.f.root.core.ReadPCR(tpmContext(ctx), h.f.bank, h.f.idx)
 		if err != nil {
 			return nil, h.f.root.errno(ctx, err, h.f.fields())
 		}
@@ -174,7 +174,7 @@ func (h *pcrHandle) extend(ctx context.Context) error {
 		return fmt.Errorf("extend pcr %s:%d: %w", h.f.bank.Name, h.f.idx, err)
 	}
 	h.done = true
-	return h.f.root.core.Extend(ctx, h.f.bank, h.f.idx, d)
+	return h.f.root.core.Extend(tpmContext(ctx), h.f.bank, h.f.idx, d)
 }
 
 // Flush runs on every close: event data is measured here, and a digest
@@ -187,7 +187,7 @@ func (h *pcrHandle) Flush(ctx context.Context) syscall.Errno {
 	}
 	var err error
 	if h.f.event {
-		err = h.f.root.core.Measure(ctx, h.f.idx, h.buf)
+		err = h.f.root.core.Measure(tpmContext(ctx), h.f.idx, h.buf)
 		h.buf = nil
 	} else {
 		err = h.extend(ctx)

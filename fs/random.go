@@ -31,7 +31,7 @@ func (f *randomFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 }
 
 func (f *randomFile) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if err := f.root.core.Random(ctx, dest); err != nil {
+	if err := f.root.core.Random(tpmContext(ctx), dest); err != nil {
 		return nil, f.root.errno(ctx, err, logrus.Fields{"op": "random", "len": len(dest)})
 	}
 	return fuse.ReadResultData(dest), 0

@@ -216,7 +216,7 @@ func (h *objHandle) content(ctx context.Context) ([]byte, syscall.Errno) {
 	if rec.Sealed == nil {
 		return []byte{}, 0
 	}
-	secret, err := o.root.core.Unseal(ctx, o.name, rec.Sealed)
+	secret, err := o.root.core.Unseal(tpmContext(ctx), o.name, rec.Sealed)
 	if err != nil {
 		return nil, o.root.errno(ctx, err, policyFields(h.f.fields(), err))
 	}
@@ -304,7 +304,7 @@ func (h *objHandle) apply(ctx context.Context) syscall.Errno {
 		if err != nil {
 			return o.root.errno(ctx, err, fields)
 		}
-		sealed, err := o.root.core.Seal(ctx, o.name, sel, h.buf)
+		sealed, err := o.root.core.Seal(tpmContext(ctx), o.name, sel, h.buf)
 		if err != nil {
 			return o.root.errno(ctx, err, fields)
 		}
@@ -315,7 +315,7 @@ func (h *objHandle) apply(ctx context.Context) syscall.Errno {
 			return o.root.errno(ctx, err, fields)
 		}
 		if rec.Sealed != nil {
-			sealed, err := o.root.core.Reseal(ctx, o.name, rec.Sealed, sel)
+			sealed, err := o.root.core.Reseal(tpmContext(ctx), o.name, rec.Sealed, sel)
 			if err != nil {
 				return o.root.errno(ctx, err, policyFields(fields, err))
 			}

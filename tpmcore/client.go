@@ -15,7 +15,8 @@ import (
 const MaxCommand = tddl.MaxCommandSize
 
 // Client is one raw command channel (one open of tpmrm0): a resource
-// manager space, so its transient objects and sessions are its own.
+// manager space, so its transient objects and sessions are its own. On a
+// TPM 1.2 it is a plain passthrough instead (client12.go), space is nil.
 type Client struct {
 	c      *Core
 	space  *rm.Space
@@ -23,8 +24,12 @@ type Client struct {
 	closed bool
 }
 
-// NewClient opens a raw channel.
+// NewClient opens a raw channel. On a TPM 1.2 there is one at a time: a
+// second fails with ErrBusy until the first is closed.
 func (c *Core) NewClient() (*Client, error) {
+	if c.v12 != nil {
+		return c.newClient12()
+	}
 	m, err := c.manager()
 	if err != nil {
 		return nil, err
@@ -61,6 +66,9 @@ func (c *Core) manager() (*rm.Manager, error) {
 // response. Malformed commands get a TPM error response; the error is
 // only for an unreachable TPM.
 func (cl *Client) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	if cl.space == nil {
+		return cl.transmit12(ctx, cmd)
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {
@@ -81,6 +89,9 @@ func (cl *Client) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 
 // Close flushes everything the client's space holds in the TPM.
 func (cl *Client) Close() error {
+	if cl.space == nil {
+		return cl.close12()
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {

@@ -2,7 +2,6 @@ package tpmcore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/rm"
+	"tpmfs/tpmcore/tpm12"
 )
 
 // Options tune a Core.
@@ -24,7 +24,9 @@ type Options struct {
 	// OpTimeout bounds a whole operation, queueing included, when the
 	// caller's context has no deadline (default 10s).
 	OpTimeout time.Duration
-	// OwnerAuth is the storage hierarchy's secret (empty: well-known).
+	// OwnerAuth is the storage hierarchy's secret (nil: well-known). On
+	// a TPM 1.2 the SRK secret is its SHA-1, as TrouSerS derives one from
+	// a password; nil is TrouSerS' well-known secret, 20 zero bytes.
 	OwnerAuth []byte
 	Log       *logrus.Entry
 }
@@ -45,6 +47,10 @@ type Core struct {
 
 	rmOnce sync.Mutex
 	rm     *rm.Manager // resource manager for raw clients, made on first use
+
+	// v12 is set on a TPM 1.2 (family12.go); the public methods then
+	// dispatch to their TPM 1.2 versions.
+	v12 *family12
 }
 
 // Bank is a PCR bank: its tpm2-tools name, algorithm and digest size.
@@ -56,8 +62,8 @@ const maxPCRs = 24
 // NumPCRs is the number of PCRs in each bank.
 const NumPCRs = maxPCRs
 
-// New opens the TPM with open, checks it is a TPM 2.0 and reads what the
-// layers above need to know (banks, extend permissions, identity).
+// New opens the TPM with open, detects its family (2.0 or 1.2) and reads
+// what the layers above need to know (banks, extend permissions, identity).
 func New(open Opener, opts Options) (*Core, error) {
 	if opts.CommandTimeout <= 0 {
 		opts.CommandTimeout = 8 * time.Second
@@ -74,16 +80,27 @@ func New(open Opener, opts Options) (*Core, error) {
 	}
 	c := &Core{opts: opts, log: opts.Log}
 	c.q = newQueue(open, conn, opts.CommandTimeout, opts.Log)
-	c.q.onReopen = func(t transport.TPM) { startup(t) }
+	c.q.onReopen = func(t transport.TPM) error {
+		startup(t)
+		return nil
+	}
+	c.q.onLeftovers = flushLeftovers
 	c.pcrs = newPCRBatcher(c)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opts.OpTimeout)
 	defer cancel()
 	err = c.q.do(ctx, func(t transport.TPM) error {
-		if err := detectFamily(t); err != nil {
+		is12, err := detectFamily(t)
+		if err != nil {
 			return err
 		}
+		if is12 {
+			return c.start12(t)
+		}
 		startup(t)
+		if err := flushLeftovers(t); err != nil {
+			c.log.WithError(err).Warn("could not flush objects an earlier run left in the TPM")
+		}
 		return c.probe(t)
 	})
 	if err != nil {
@@ -140,21 +157,18 @@ func startup(t transport.TPM) {
 	_, _ = tpm2.Startup{StartupType: tpm2.TPMSUClear}.Execute(t)
 }
 
-// ErrTPM12 says the TPM is of the 1.2 family.
-var ErrTPM12 = errors.New("this is a TPM 1.2")
-
-// detectFamily sends a TPM 2.0 command; a TPM 1.2 answers with its own
-// response tag (TPM_TAG_RSP_COMMAND and friends, 0x00C4…0x00C6).
-func detectFamily(t transport.TPM) error {
+// detectFamily sends a TPM 2.0 command and reports whether the answer is
+// a TPM 1.2's (its own response tags, TPM_TAG_RSP_COMMAND and friends).
+func detectFamily(t transport.TPM) (is12 bool, err error) {
 	rec := &recorder{t: t}
-	_, err := tpm2.GetRandom{BytesRequested: 8}.Execute(rec)
-	if len(rec.last) >= 2 && rec.last[0] == 0x00 && rec.last[1] >= 0xC4 && rec.last[1] <= 0xC6 {
-		return fmt.Errorf("%w: TPM 1.2 is not supported yet: %w", ErrUnsupported, ErrTPM12)
+	_, err = tpm2.GetRandom{BytesRequested: 8}.Execute(rec)
+	if tpm12.IsTPM12Response(rec.last) {
+		return true, nil
 	}
 	if _, isRC := RC(err); err != nil && !isRC {
-		return err
+		return false, err
 	}
-	return nil
+	return false, nil
 }
 
 // recorder keeps the last raw response, to look at what go-tpm rejects.

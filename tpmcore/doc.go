@@ -6,4 +6,15 @@
 // queue is where retries of TPM_RC_RETRY/YIELDED/TESTING, per-command
 // timeouts and reconnection live. Callers above (fs) never see command
 // bytes; tddl below never sees TPM semantics.
+//
+// A failing TPM (no answer within the command timeout, a broken connection
+// or answer, retries without end) fails the operation that met it, and
+// those waiting behind a slow failure with it; the change is logged once,
+// and the next operation reconnects. What a failed or abandoned operation
+// left loaded in the TPM is flushed before the next one runs.
+//
+// The TPM's family is detected at start. On a TPM 1.2 the same typed
+// operations run on package tpm12 (one bank, sha1), and raw commands
+// pass through unmanaged, one client at a time, so that a TSS can run on
+// them beside tpmcore's own operations.
 package tpmcore

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/tpmcore/tpm12"
 )
 
 // Sentinel errors that callers map to errno. Every error tpmcore returns
@@ -23,6 +25,12 @@ var (
 	ErrUnsupported = errors.New("not supported by this TPM")
 	// ErrClosed: the core was closed.
 	ErrClosed = errors.New("tpmcore closed")
+	// ErrBusy: the raw channel of a TPM 1.2 is a passthrough with one
+	// opener at a time, like the kernel's /dev/tpm0, and it has one.
+	ErrBusy = errors.New("raw TPM channel already open")
+	// ErrNotOwned: a TPM 1.2 without an owner has no storage root key to
+	// seal under; the message tells the administrator what to do.
+	ErrNotOwned = tpm12.ErrNotOwned
 )
 
 // RC returns the TPM response code carried by err, if any.
@@ -41,7 +49,9 @@ func classify(op string, err error) error {
 		return nil
 	}
 	rc, ok := RC(err)
-	if !ok {
+	if !ok || errors.Is(err, ErrUnavailable) {
+		// Keep the whole chain: a TPM that kept answering RETRY is
+		// unavailable, with its code still reachable.
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	switch {

@@ -10,13 +10,17 @@ import (
 )
 
 // ReadPCR returns the value of PCR idx in bank. Reads that wait in the
-// queue together are answered by one PCR_Read.
+// queue together are answered by one PCR_Read; they share the returned
+// slice, which must not be modified.
 func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) {
+	if c.v12 != nil {
+		return c.readPCR12(ctx, bank, idx)
+	}
 	if idx < 0 || idx >= maxPCRs {
 		return nil, fmt.Errorf("read pcr %d: %w: index out of range", idx, ErrInvalid)
 	}
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
+	// No derived context: on a FUSE request's context that would cost a
+	// goroutine per read. The batch bounds its own wait by OpTimeout.
 	v, err := c.pcrs.read(ctx, bank.Alg, idx)
 	if err != nil {
 		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
@@ -26,6 +30,9 @@ func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) 
 
 // Extend extends PCR idx of bank with digest (PCR_Extend of that bank only).
 func (c *Core) Extend(ctx context.Context, bank Bank, idx int, digest []byte) error {
+	if c.v12 != nil {
+		return c.extend12(ctx, bank, idx, digest)
+	}
 	if err := c.checkExtend(idx); err != nil {
 		return fmt.Errorf("extend pcr %s:%d: %w", bank.Name, idx, err)
 	}
@@ -51,6 +58,9 @@ const maxEventData = 1024
 // Measure measures data into PCR idx like tpm2_pcrevent: every active bank
 // b is extended with H_b(data), in one command.
 func (c *Core) Measure(ctx context.Context, idx int, data []byte) error {
+	if c.v12 != nil {
+		return c.measure12(ctx, idx, data)
+	}
 	if err := c.checkExtend(idx); err != nil {
 		return fmt.Errorf("measure into pcr %d: %w", idx, err)
 	}
@@ -101,124 +111,197 @@ func pcrHandle(idx int) tpm2.AuthHandle {
 
 // pcrBatcher coalesces PCR reads: readers that arrive while a batch waits
 // in the queue join it, and the batch reads them all with as few
-// PCR_Read commands as the TPM allows (8 digests per response).
+// PCR_Read commands as the TPM allows (one selection carries several PCRs
+// and banks; a response holds at most 8 digests).
+//
+// The reader that opens a batch carries it through the queue on its own
+// goroutine, so a lone reader costs no extra goroutine or hand-off. It
+// waits for the batch even if its caller gives up (the others depend on
+// it); that wait is bounded by OpTimeout.
 type pcrBatcher struct {
-	c       *Core
-	mu      sync.Mutex
-	pending []*pcrWait
-	queued  bool
+	c    *Core
+	mu   sync.Mutex
+	open *pcrBatch // queued and still taking readers; nil if none
 }
 
-type pcrWait struct {
-	alg   tpm2.TPMIAlgHash
-	idx   int
-	value []byte
-	err   error
-	done  chan struct{}
+type pcrKey struct {
+	alg tpm2.TPMIAlgHash
+	idx int
+}
+
+// pcrBatch is one trip through the queue.
+type pcrBatch struct {
+	keys []pcrKey // distinct PCRs asked for; grows only while open
+	once sync.Once
+	vals [][]byte // parallel to keys, set once by finish
+	err  error
+	done chan struct{}
 }
 
 func newPCRBatcher(c *Core) *pcrBatcher { return &pcrBatcher{c: c} }
 
+// read returns the value of PCR idx of bank alg. The slice is shared with
+// other readers of the same batch and must not be modified.
 func (b *pcrBatcher) read(ctx context.Context, alg tpm2.TPMIAlgHash, idx int) ([]byte, error) {
-	w := &pcrWait{alg: alg, idx: idx, done: make(chan struct{})}
+	k := pcrKey{alg, idx}
 	b.mu.Lock()
-	b.pending = append(b.pending, w)
-	start := !b.queued
-	b.queued = true
+	bt := b.open
+	lead := bt == nil
+	if lead {
+		bt = &pcrBatch{done: make(chan struct{})}
+		b.open = bt
+	}
+	slot := bt.add(k)
 	b.mu.Unlock()
-	if start {
-		go b.runBatch()
+	if lead {
+		b.carry(bt)
+	} else {
+		select {
+		case <-bt.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		}
 	}
-	select {
-	case <-w.done:
-		return w.value, w.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	if bt.err != nil {
+		return nil, bt.err
 	}
+	if bt.vals[slot] == nil {
+		return nil, fmt.Errorf("%w: PCR_Read returned no value for it", ErrUnsupported)
+	}
+	return bt.vals[slot], nil
 }
 
-func (b *pcrBatcher) take() []*pcrWait {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ws := b.pending
-	b.pending = nil
-	b.queued = false
-	return ws
+func (bt *pcrBatch) add(k pcrKey) int {
+	for i, x := range bt.keys {
+		if x == k {
+			return i
+		}
+	}
+	bt.keys = append(bt.keys, k)
+	return len(bt.keys) - 1
 }
 
-func (b *pcrBatcher) runBatch() {
+// finish publishes the outcome once: the job's, or the queue's error if
+// the job never ran or did not end in time.
+func (bt *pcrBatch) finish(vals [][]byte, err error) {
+	bt.once.Do(func() {
+		bt.vals, bt.err = vals, err
+		close(bt.done)
+	})
+}
+
+// carry runs bt as one queue job and finishes it.
+func (b *pcrBatcher) carry(bt *pcrBatch) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.c.opts.OpTimeout)
 	defer cancel()
-	ran := false
 	err := b.c.q.do(ctx, func(t transport.TPM) error {
-		ran = true
-		ws := b.take()
-		err := readBatch(t, ws)
-		for _, w := range ws {
-			if w.value == nil && w.err == nil {
-				w.err = err
-			}
-			close(w.done)
-		}
-		return nil
+		vals, err := readBatch(t, b.take(bt))
+		bt.finish(vals, err)
+		return nil // the readers have the error; the queue need not
 	})
-	if !ran {
-		for _, w := range b.take() {
-			w.err = err
-			close(w.done)
+	b.take(bt)
+	bt.finish(nil, err)
+}
+
+// take closes bt to new readers and returns what they asked for.
+func (b *pcrBatcher) take(bt *pcrBatch) []pcrKey {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open == bt {
+		b.open = nil
+	}
+	return bt.keys
+}
+
+// readBatch reads the value of every key, with one PCR_Read per
+// response's worth of digests. The values share one new buffer.
+func readBatch(t transport.TPM, keys []pcrKey) ([][]byte, error) {
+	vals := make([][]byte, len(keys))
+	var buf []byte
+	for {
+		var sel pcrSelKey
+		for i, k := range keys {
+			if vals[i] == nil {
+				if err := sel.add(k); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if sel.n == 0 {
+			return vals, nil
+		}
+		rsp, err := t.Send(pcrReadCommand(sel))
+		if err != nil {
+			return nil, classify("pcr read", err)
+		}
+		filled := 0
+		err = parsePCRRead(rsp, func(alg tpm2.TPMIAlgHash, pcr int, d []byte) {
+			for j, k := range keys {
+				if vals[j] == nil && k.alg == alg && k.idx == pcr {
+					if buf == nil {
+						// Most batches need one digest size per key.
+						buf = make([]byte, 0, len(keys)*len(d))
+					}
+					start := len(buf)
+					buf = append(buf, d...)
+					vals[j] = buf[start:len(buf):len(buf)]
+					filled++
+				}
+			}
+		})
+		if err != nil {
+			return nil, classify("pcr read", err)
+		}
+		if filled == 0 {
+			// Nothing asked for came back (a bank the TPM does not have):
+			// asking again would get the same answer.
+			return vals, nil
 		}
 	}
 }
 
-// readBatch fills in the value of every waiter, with one PCR_Read per
-// response's worth of digests.
-func readBatch(t transport.TPM, ws []*pcrWait) error {
-	for {
-		want := map[tpm2.TPMIAlgHash][]uint{}
-		var algs []tpm2.TPMIAlgHash
-		for _, w := range ws {
-			if w.value != nil {
-				continue
-			}
-			if _, ok := want[w.alg]; !ok {
-				algs = append(algs, w.alg)
-			}
-			want[w.alg] = append(want[w.alg], uint(w.idx))
-		}
-		if len(algs) == 0 {
+// pcrSelKey is a PCR selection as a comparable value: PCRs (bit i of
+// masks[k]) of up to len(algs) banks, in the order first asked for.
+type pcrSelKey struct {
+	n     int
+	algs  [8]tpm2.TPMIAlgHash
+	masks [8]uint32
+}
+
+func (s *pcrSelKey) add(k pcrKey) error {
+	for i := 0; i < s.n; i++ {
+		if s.algs[i] == k.alg {
+			s.masks[i] |= 1 << k.idx
 			return nil
 		}
-		sel := tpm2.TPMLPCRSelection{}
-		for _, alg := range algs {
-			sel.PCRSelections = append(sel.PCRSelections, tpm2.TPMSPCRSelection{
-				Hash: alg, PCRSelect: tpm2.PCClientCompatible.PCRs(want[alg]...),
-			})
-		}
-		rsp, err := tpm2.PCRRead{PCRSelectionIn: sel}.Execute(t)
-		if err != nil {
-			return classify("pcr read", err)
-		}
-		got := 0
-		vals := rsp.PCRValues.Digests
-		for _, s := range rsp.PCRSelectionOut.PCRSelections {
-			for i := 0; i < len(s.PCRSelect)*8; i++ {
-				if !bitSet(s.PCRSelect, i) {
-					continue
-				}
-				if got >= len(vals) {
-					return fmt.Errorf("%w: PCR_Read returned fewer digests than selected", ErrUnavailable)
-				}
-				v := vals[got].Buffer
-				got++
-				for _, w := range ws {
-					if w.value == nil && w.alg == s.Hash && w.idx == i {
-						w.value = v
-					}
+	}
+	if s.n == len(s.algs) {
+		return fmt.Errorf("%w: more than %d banks in one read", ErrInvalid, len(s.algs))
+	}
+	s.algs[s.n], s.masks[s.n] = k.alg, 1<<k.idx
+	s.n++
+	return nil
+}
+
+// pcrReadCmds: in practice one command per PCR and bank, and a few for
+// the combinations concurrent readers ask for.
+var pcrReadCmds = cmdCache[pcrSelKey]{max: 512}
+
+// pcrReadCommand returns the PCR_Read command for sel, built by go-tpm.
+func pcrReadCommand(sel pcrSelKey) []byte {
+	return pcrReadCmds.get(sel, func() []byte {
+		var in tpm2.TPMLPCRSelection
+		for i := 0; i < sel.n; i++ {
+			var pcrs []uint
+			for p := 0; p < maxPCRs; p++ {
+				if sel.masks[i]&(1<<p) != 0 {
+					pcrs = append(pcrs, uint(p))
 				}
 			}
+			in.PCRSelections = append(in.PCRSelections, tpm2.TPMSPCRSelection{
+				Hash: sel.algs[i], PCRSelect: tpm2.PCClientCompatible.PCRs(pcrs...),
+			})
 		}
-		if got == 0 {
-			return fmt.Errorf("%w: PCR_Read returned nothing for the selection", ErrUnsupported)
-		}
-	}
+		return goTPMCommand(func(t transport.TPM) { tpm2.PCRRead{PCRSelectionIn: in}.Execute(t) })
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
@@ -26,45 +27,54 @@ type job struct {
 }
 
 // queue serialises all TPM traffic through one goroutine, in FIFO order.
-// It owns the tddl connection: it opens it lazily, closes it after an I/O
-// failure and reopens it for the next job, so a restarted TPM (swtpm) is
-// picked up without restarting tpmfs.
+// It owns the tddl connection (conn.go): it opens it lazily, closes it
+// after a failure and reopens it for the next job, so a restarted TPM
+// (swtpm) is picked up without restarting tpmfs.
 type queue struct {
 	open       Opener
 	cmdTimeout time.Duration
 	log        *logrus.Entry
-	onReopen   func(t transport.TPM) // runs on the worker after a reconnect
+	// onReopen runs on the worker after a reconnect (Startup).
+	onReopen func(t transport.TPM) error
+	// onLeftovers flushes what jobs that failed or were cut short may
+	// have left loaded in the TPM; it runs before the next job.
+	onLeftovers func(t transport.TPM) error
 
 	jobs chan *job
 	quit chan struct{}
 	wg   sync.WaitGroup
 
 	// Worker-owned state.
-	conn    tddl.TPM
-	healthy bool // last transition logged; log once per change, not per job
+	conn     *link
+	dirty    bool  // the TPM may hold objects or sessions a job left behind
+	lastFail error // what the last fail returned
 
-	closeOnce sync.Once
+	healthy  atomic.Bool  // last transition logged; log once per change
+	slowLog  atomic.Int64 // unix nanos of the last "too slow" warning
+	closeErr error
+	closing  sync.Once
 }
 
 func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.Entry) *queue {
 	q := &queue{
 		open:       open,
-		conn:       conn,
-		healthy:    conn != nil,
 		cmdTimeout: cmdTimeout,
 		log:        log,
 		jobs:       make(chan *job, 256),
 		quit:       make(chan struct{}),
 	}
+	if conn != nil {
+		q.conn = &link{tpm: conn}
+	}
+	q.healthy.Store(conn != nil)
 	q.wg.Add(1)
 	go q.worker()
 	return q
 }
 
 // do runs fn with exclusive use of the TPM and waits for it, or for ctx.
-// A caller that gives up leaves the job to be skipped by the worker (or,
-// if it is already running, to see its context cancelled on the next
-// command).
+// A caller that gives up leaves the job to be skipped by the worker, or,
+// if it is already running, to stop before its next command.
 func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
 	j := &job{ctx: ctx, run: fn, done: make(chan error, 1)}
 	select {
@@ -72,19 +82,39 @@ func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
 	case <-q.quit:
 		return ErrClosed
 	case <-ctx.Done():
+		q.gaveUp(ctx)
 		return fmt.Errorf("waiting for the TPM queue: %w: %w", ErrUnavailable, ctx.Err())
 	}
 	select {
 	case err := <-j.done:
 		return err
 	case <-ctx.Done():
+		q.gaveUp(ctx)
 		return fmt.Errorf("waiting for the TPM: %w: %w", ErrUnavailable, ctx.Err())
 	case <-q.quit:
 		return ErrClosed
 	}
 }
 
-// Send implements transport.TPM for one-off commands from the caller's
+// slowLogEvery rate-limits the warning about callers timing out while the
+// TPM still answers: overload is a state, not an event per request.
+const slowLogEvery = time.Minute
+
+// gaveUp notes a caller whose deadline passed while the TPM was healthy
+// (a failing TPM is logged by the worker, once).
+func (q *queue) gaveUp(ctx context.Context) {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) || !q.healthy.Load() {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := q.slowLog.Load()
+	if now-last < int64(slowLogEvery) || !q.slowLog.CompareAndSwap(last, now) {
+		return
+	}
+	q.log.Warn("TPM too slow for the load: operations time out waiting for it (logged at most once a minute)")
+}
+
+// sender is a transport.TPM for one-off commands from the caller's
 // goroutine, so go-tpm's typed commands can run through the queue.
 func (q *queue) sender(ctx context.Context) transport.TPM {
 	return senderFunc(func(cmd []byte) ([]byte, error) {
@@ -109,11 +139,70 @@ func (q *queue) worker() {
 		case <-q.quit:
 			return
 		case j := <-q.jobs:
-			if err := j.ctx.Err(); err != nil {
-				j.done <- err
-				continue
-			}
-			j.done <- j.run(&exclusive{q: q, ctx: j.ctx})
+			q.runJob(j)
+		}
+	}
+}
+
+func (q *queue) runJob(j *job) {
+	if err := j.ctx.Err(); err != nil {
+		j.done <- fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return
+	}
+	if q.conn != nil {
+		q.flushLeftovers() // a reconnect does it otherwise
+		if q.conn == nil {
+			// The TPM failed the cleanup: this job would meet the same.
+			q.failed(q.lastFail)
+			j.done <- q.lastFail
+			return
+		}
+	}
+	ex := &exclusive{q: q, ctx: j.ctx}
+	err := j.run(ex)
+	if err != nil || ex.cut {
+		// A garbled answer hides the handle of an object the TPM did
+		// create; a job stopped between commands (its caller gave up)
+		// never reaches its flush.
+		q.dirty = true
+	}
+	if ex.failed != nil {
+		q.failed(ex.err)
+	}
+	j.done <- err
+}
+
+// failed fails the jobs waiting now if err, a TPM failure, was slow to
+// show: callers queued behind a TPM that took a whole timeout (or retry
+// budget) to fail would each wait as long for the same answer.
+func (q *queue) failed(err error) {
+	var f *tpmFailure
+	if errors.As(err, &f) && f.slow {
+		q.failWaiting(f)
+	}
+}
+
+// flushLeftovers runs onLeftovers if a job may have left something.
+func (q *queue) flushLeftovers() {
+	if !q.dirty || q.onLeftovers == nil {
+		return
+	}
+	if err := q.hook(q.onLeftovers); err != nil {
+		q.log.WithError(err).Debug("flushing what a failed operation left in the TPM")
+		return
+	}
+	q.dirty = false
+}
+
+// failWaiting fails the jobs queued now with cause; jobs queued later
+// try the TPM themselves, so a TPM that comes back is used at once.
+func (q *queue) failWaiting(cause *tpmFailure) {
+	for n := len(q.jobs); n > 0; n-- {
+		select {
+		case j := <-q.jobs:
+			j.done <- fmt.Errorf("%w: the TPM failed while this waited: %w", ErrUnavailable, cause)
+		default:
+			return
 		}
 	}
 }
@@ -123,119 +212,49 @@ func (q *queue) worker() {
 type exclusive struct {
 	q   *queue
 	ctx context.Context
+	// failed is the TPM failure that ended the job: later Sends of the
+	// job fail at once, so a dead TPM costs a job one timeout, not one
+	// per command (a seal's cleanup flush would wait again).
+	failed *tpmFailure
+	err    error // what failed Sends return
+	cut    bool  // a Send was refused because the caller gave up
 }
 
 func (e *exclusive) Send(cmd []byte) ([]byte, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
 	if err := e.ctx.Err(); err != nil {
+		e.cut = true
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return retry(e.ctx, func() ([]byte, error) { return e.q.transmit(e.ctx, cmd) })
-}
-
-// transmit sends one command on the connection, (re)opening it if needed.
-// Runs on the worker goroutine only.
-func (q *queue) transmit(ctx context.Context, cmd []byte) ([]byte, error) {
-	if q.conn == nil {
-		conn, err := q.open()
-		if err != nil {
-			q.setHealthy(false, err)
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		q.conn = conn
-		if q.onReopen != nil {
-			q.onReopen(&rawTransport{q: q, ctx: ctx})
-		}
-	}
-	rsp, err := q.sendBounded(ctx, cmd)
+	rsp, err := e.q.send(e.ctx, cmd)
 	if err != nil {
-		// The connection's state is unknown after an I/O failure or a
-		// timeout; drop it so the next command starts afresh.
-		q.conn.Close()
-		q.conn = nil
-		q.setHealthy(false, err)
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		var f *tpmFailure
+		switch {
+		case errors.As(err, &f):
+			e.failed, e.err = f, err
+		case e.ctx.Err() != nil:
+			e.cut = true
+		}
+		return nil, err
 	}
-	if len(rsp) < 10 {
-		q.conn.Close()
-		q.conn = nil
-		err := fmt.Errorf("%w: response of %d bytes", tddl.ErrBadResponse, len(rsp))
-		q.setHealthy(false, err)
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	q.setHealthy(true, nil)
 	return rsp, nil
 }
 
-// rawTransport sends without retry or reopen: for the reconnect hook.
-type rawTransport struct {
-	q   *queue
-	ctx context.Context
-}
-
-func (r *rawTransport) Send(cmd []byte) ([]byte, error) {
-	if r.q.conn == nil {
-		return nil, ErrUnavailable
-	}
-	return r.q.sendBounded(r.ctx, cmd)
-}
-
-// sendBounded runs one backend Send, bounded by the command timeout and
-// the job's context. Backends with deadlines (sockets) stop themselves;
-// for the others a watchdog closes the connection, which unblocks Send.
-func (q *queue) sendBounded(ctx context.Context, cmd []byte) ([]byte, error) {
-	deadline := time.Now().Add(q.cmdTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	conn := q.conn
-	if dl, ok := conn.(tddl.Deadliner); ok {
-		if err := dl.SetDeadline(deadline); err != nil {
-			return nil, err
-		}
-	}
-	stop := make(chan struct{})
-	watchdog := time.AfterFunc(time.Until(deadline)+time.Second, func() {
-		select {
-		case <-stop:
-		default:
-			// Closing unblocks Send on every backend; swtpm's cancel
-			// would only act between commands.
-			conn.Close()
-		}
-	})
-	rsp, err := conn.Send(cmd)
-	close(stop)
-	watchdog.Stop()
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	return rsp, err
-}
-
-func (q *queue) setHealthy(ok bool, err error) {
-	if ok == q.healthy {
-		return
-	}
-	q.healthy = ok
-	if ok {
-		q.log.Info("TPM reachable again")
-	} else {
-		q.log.WithError(err).Error("TPM unreachable; operations fail with EIO until it answers")
-	}
-}
-
-// close stops the worker and closes the connection.
+// close stops the worker, interrupting a command in progress, and closes
+// the connection.
 func (q *queue) close() error {
-	var err error
-	q.closeOnce.Do(func() {
+	q.closing.Do(func() {
 		close(q.quit)
 		q.wg.Wait()
 		if q.conn != nil {
-			err = q.conn.Close()
-			if errors.Is(err, tddl.ErrClosed) {
-				err = nil
+			err := q.conn.close()
+			if !errors.Is(err, tddl.ErrClosed) {
+				q.closeErr = err
 			}
+			q.conn = nil
 		}
 	})
-	return err
+	return q.closeErr
 }

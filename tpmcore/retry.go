@@ -3,6 +3,7 @@ package tpmcore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,28 +17,39 @@ import (
 const (
 	retryFirstDelay = 5 * time.Millisecond
 	retryMaxDelay   = 500 * time.Millisecond
-	retryBudget     = 5 * time.Second
 )
 
-// retry is the one place where TPM warnings are retried.
+// retryBudget is a variable only so that tests need not wait for it.
+var retryBudget = 5 * time.Second
+
+// errRetryExhausted: the TPM still asked for a retry when the budget ran
+// out; the queue counts it as the TPM failing.
+var errRetryExhausted = errors.New("TPM still asks to retry")
+
+// retry is the one place where TPM warnings are retried. It returns the
+// first response that is not a warning, an error from send, the caller's
+// context error, or errRetryExhausted (with the TPM's code) after
+// retryBudget.
 func retry(ctx context.Context, send func() ([]byte, error)) ([]byte, error) {
 	delay := retryFirstDelay
-	deadline := time.Now().Add(retryBudget)
+	start := time.Now()
 	for {
 		rsp, err := send()
 		if err != nil {
 			return nil, err
 		}
 		rc := responseCode(rsp)
-		if !retryable(rc) {
+		if !retryable(rc) && !retryable12(rsp) {
 			return rsp, nil
 		}
-		if time.Now().Add(delay).After(deadline) {
-			return rsp, nil // the caller sees the TPM's own warning
+		if time.Since(start)+delay > retryBudget {
+			return nil, fmt.Errorf("%w after %v: %w", errRetryExhausted, time.Since(start).Round(time.Millisecond), rc)
 		}
+		timer := time.NewTimer(delay)
 		select {
-		case <-time.After(delay):
+		case <-timer.C:
 		case <-ctx.Done():
+			timer.Stop()
 			return nil, fmt.Errorf("%w: retrying %v: %w", ErrUnavailable, rc, ctx.Err())
 		}
 		delay = min(delay*2, retryMaxDelay)

@@ -58,6 +58,9 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 	if len(secret) > MaxSecret {
 		return nil, fmt.Errorf("seal %s: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecret)
 	}
+	if c.v12 != nil {
+		return c.seal12(ctx, name, sel, secret)
+	}
 	var obj *Sealed
 	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
 		obj, err = sealing.Seal(t, c.opts.OwnerAuth, name, sel, secret)
@@ -72,6 +75,9 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 // Unseal returns the secret of object name if the TPM's PCRs satisfy its
 // policy (ErrPolicy, with a *PolicyError, otherwise).
 func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, error) {
+	if c.v12 != nil {
+		return c.unseal12(ctx, name, obj)
+	}
 	var secret []byte
 	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
 		secret, err = sealing.Unseal(t, c.opts.OwnerAuth, name, obj)
@@ -85,6 +91,9 @@ func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, er
 
 // Reseal seals the secret of obj anew under sel; the old policy must hold.
 func (c *Core) Reseal(ctx context.Context, name string, obj *Sealed, sel Selection) (*Sealed, error) {
+	if c.v12 != nil {
+		return c.reseal12(ctx, name, obj, sel)
+	}
 	var out *Sealed
 	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
 		out, err = sealing.Reseal(t, c.opts.OwnerAuth, name, obj, sel)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"syscall"
 	"time"
@@ -58,7 +59,9 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	if err != nil {
 		return err
 	}
-	server, err := gofs.Mount(mountpoint, root, mountOptions(cfg))
+	mo := mountOptions(cfg)
+	adaptMountOptions(mo, cfg, mountpoint)
+	server, err := gofs.Mount(mountpoint, root, mo)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
@@ -127,9 +130,18 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 		FsName:        cfg.FSName,
 		Name:          cfg.Subtype,
 		DisableXAttrs: true,
+		// Every read answers from memory (ReadResultData); go-fuse would
+		// still try splice first and spend three syscalls finding out.
+		DisableSplice: true,
 		// Root mounts with mount(2) itself; others go through fusermount3.
 		DirectMount: os.Geteuid() == 0,
 		Options:     []string{"default_permissions"},
+	}
+	if logrus.IsLevelEnabled(logrus.TraceLevel) {
+		// Every FUSE request and reply, through the daemon's log: how
+		// round trips per operation are counted (tpmfs-bench).
+		mo.Debug = true
+		mo.Logger = log.New(logrus.StandardLogger().WriterLevel(logrus.TraceLevel), "fuse: ", 0)
 	}
 	if cfg.ReadOnly {
 		mo.Options = append(mo.Options, "ro")

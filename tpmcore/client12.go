@@ -1,0 +1,62 @@
+package tpmcore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2/transport"
+)
+
+// The raw channel on a TPM 1.2: a passthrough with one opener at a time,
+// as the kernel's /dev/tpm0, so that a TSS (TrouSerS' tcsd) can own the
+// TPM's handles and sessions. tpmcore has no resource manager for TPM
+// 1.2: it leaves the TSS's handles alone, and its own operations start
+// and end their sessions within one queue job, between two of the TSS's
+// commands.
+
+func (c *Core) newClient12() (*Client, error) {
+	v := c.v12
+	v.rawMu.Lock()
+	defer v.rawMu.Unlock()
+	if v.rawOpen {
+		return nil, fmt.Errorf("open raw channel: %w: a TPM 1.2 has one raw channel, like /dev/tpm0, and it is in use", ErrBusy)
+	}
+	v.rawOpen = true
+	return &Client{c: c}, nil
+}
+
+// transmit12 sends one command as it is and returns the TPM's answer.
+func (cl *Client) transmit12(ctx context.Context, cmd []byte) ([]byte, error) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil, ErrClosed
+	}
+	ctx, cancel := cl.c.ctx(ctx)
+	defer cancel()
+	var rsp []byte
+	err := cl.c.do12(ctx, false, func(t transport.TPM) (err error) {
+		rsp, err = t.Send(cmd)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raw command: %w", err)
+	}
+	return rsp, nil
+}
+
+// close12 frees the channel for the next opener. What the TSS left in
+// the TPM stays, as with /dev/tpm0: it is the TSS's to manage.
+func (cl *Client) close12() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil
+	}
+	cl.closed = true
+	v := cl.c.v12
+	v.rawMu.Lock()
+	v.rawOpen = false
+	v.rawMu.Unlock()
+	return nil
+}

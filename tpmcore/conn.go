@@ -1,0 +1,250 @@
+package tpmcore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tddl"
+)
+
+// watchdogGrace is how long past the command deadline the watchdog waits
+// for a backend with its own deadline (sockets) before closing it.
+const watchdogGrace = time.Second
+
+// link is the queue's connection, closed at most once although the
+// worker, the watchdog and Close may all want to close it.
+type link struct {
+	tpm  tddl.TPM
+	once sync.Once
+	err  error
+}
+
+func (l *link) close() error {
+	l.once.Do(func() { l.err = l.tpm.Close() })
+	return l.err
+}
+
+// tpmFailure is the TPM failing a command: no answer in time, a broken
+// connection or answer, or no end of retries. It is not the caller giving
+// up, nor the TPM refusing a command with a response code.
+type tpmFailure struct {
+	err  error
+	slow bool // it took a timeout or the retry budget to find out
+}
+
+func (f *tpmFailure) Error() string { return f.err.Error() }
+func (f *tpmFailure) Unwrap() error { return f.err }
+
+// send runs one command for a job: (re)connect if needed, transmit
+// bounded in time, retry the TPM's warnings, and start a TPM that was
+// reset behind a connection that survived. Runs on the worker only.
+func (q *queue) send(ctx context.Context, cmd []byte) ([]byte, error) {
+	started := false
+	for {
+		rsp, err := retry(ctx, func() ([]byte, error) { return q.transmit(cmd) })
+		if errors.Is(err, errRetryExhausted) {
+			return nil, q.fail(err, true)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if responseCode(rsp) == tpm2.TPMRCInitialize && !started && q.onReopen != nil && !isStartup(cmd) {
+			// A TPM that lost its Startup (swtpm restarted without
+			// startup-clear, a power cycle) refuses every command, so
+			// nothing ran: start it and send the command again.
+			started = true
+			if q.hook(q.onReopen); q.conn == nil {
+				return nil, q.lastFail
+			}
+			continue
+		}
+		q.setHealthy(true, nil)
+		return rsp, nil
+	}
+}
+
+func isStartup(cmd []byte) bool {
+	return len(cmd) >= 10 && tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10])) == tpm2.TPMCCStartup
+}
+
+// transmit sends one command on the connection, (re)opening it first if
+// a failure dropped it.
+func (q *queue) transmit(cmd []byte) ([]byte, error) {
+	if q.conn == nil {
+		if err := q.reconnect(); err != nil {
+			return nil, err
+		}
+	}
+	return q.exchange(cmd)
+}
+
+func (q *queue) reconnect() error {
+	conn, slow, err := q.openBounded()
+	if err != nil {
+		return q.fail(fmt.Errorf("reopen: %w", err), slow)
+	}
+	q.conn = &link{tpm: conn}
+	if q.onReopen != nil {
+		if err := q.hook(q.onReopen); err != nil && q.conn != nil {
+			q.log.WithError(err).Debug("after reconnecting")
+		}
+	}
+	if q.conn != nil {
+		q.flushLeftovers()
+	}
+	if q.conn == nil {
+		// The hooks lost the connection again (they may not say so).
+		return q.lastFail
+	}
+	return nil
+}
+
+// exchange is one bounded Send on the open connection; a failure or a
+// malformed answer drops the connection.
+func (q *queue) exchange(cmd []byte) ([]byte, error) {
+	rsp, slow, err := q.sendBounded(cmd)
+	if errors.Is(err, tddl.ErrCommandSize) {
+		// Refused before any byte reached the TPM: the command's fault.
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err != nil {
+		return nil, q.fail(err, slow)
+	}
+	if err := checkFrame(rsp); err != nil {
+		return nil, q.fail(err, false)
+	}
+	return rsp, nil
+}
+
+// hook runs fn (Startup, flushing leftovers) on the open connection,
+// without reopening it: a failure drops the connection and ends fn.
+func (q *queue) hook(fn func(t transport.TPM) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), q.cmdTimeout)
+	defer cancel()
+	return fn(senderFunc(func(cmd []byte) ([]byte, error) {
+		if q.conn == nil {
+			return nil, fmt.Errorf("%w: connection lost", ErrUnavailable)
+		}
+		rsp, err := retry(ctx, func() ([]byte, error) { return q.exchange(cmd) })
+		if errors.Is(err, errRetryExhausted) {
+			return nil, q.fail(err, true)
+		}
+		return rsp, err
+	}))
+}
+
+// fail drops the connection, whose state is unknown after an I/O failure,
+// a timeout or a garbled answer, so the next command starts afresh (and
+// the reopen flushes whatever the TPM still holds for us).
+func (q *queue) fail(err error, slow bool) error {
+	if q.conn != nil {
+		q.conn.close()
+		q.conn = nil
+	}
+	// swtpm keeps what the last connection loaded.
+	q.dirty = true
+	q.setHealthy(false, err)
+	q.lastFail = fmt.Errorf("%w: %w", ErrUnavailable, &tpmFailure{err: err, slow: slow})
+	return q.lastFail
+}
+
+// openBounded opens the connection within the command timeout; an open
+// that finishes later is closed by the goroutine left waiting for it.
+func (q *queue) openBounded() (conn tddl.TPM, slow bool, err error) {
+	type opened struct {
+		conn tddl.TPM
+		err  error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		c, err := q.open()
+		ch <- opened{c, err}
+	}()
+	timer := time.NewTimer(q.cmdTimeout)
+	defer timer.Stop()
+	select {
+	case o := <-ch:
+		return o.conn, false, o.err
+	case <-timer.C:
+	case <-q.quit:
+	}
+	go func() {
+		if o := <-ch; o.conn != nil {
+			o.conn.Close()
+		}
+	}()
+	return nil, true, fmt.Errorf("%w: no connection within %v", tddl.ErrUnreachable, q.cmdTimeout)
+}
+
+// sendBounded runs one backend Send, bounded by the command timeout (not
+// by the caller's deadline: a caller that gives up does not cut a command
+// short, which would cost the connection). Backends with deadlines
+// (sockets) stop themselves; for the others a watchdog closes the
+// connection, which unblocks Send. Closing the queue interrupts it too.
+func (q *queue) sendBounded(cmd []byte) (rsp []byte, slow bool, err error) {
+	deadline := time.Now().Add(q.cmdTimeout)
+	conn := q.conn
+	if dl, ok := conn.tpm.(tddl.Deadliner); ok {
+		if err := dl.SetDeadline(deadline); err != nil {
+			return nil, false, err
+		}
+	}
+	var fired atomic.Bool
+	stop := make(chan struct{})
+	go func() {
+		timer := time.NewTimer(time.Until(deadline) + watchdogGrace)
+		defer timer.Stop()
+		select {
+		case <-stop:
+			return
+		case <-timer.C:
+		case <-q.quit:
+		}
+		select {
+		case <-stop: // Send returned meanwhile: nothing to interrupt
+		default:
+			fired.Store(true)
+			conn.close()
+		}
+	}()
+	rsp, err = conn.tpm.Send(cmd)
+	close(stop)
+	if err != nil {
+		return nil, fired.Load() || errors.Is(err, os.ErrDeadlineExceeded), err
+	}
+	return rsp, false, nil
+}
+
+// checkFrame accepts only a whole response: a header whose size field
+// equals the length. A truncated or padded one means the stream is out of
+// step, and go-tpm would misread it.
+func checkFrame(rsp []byte) error {
+	if len(rsp) < 10 {
+		return fmt.Errorf("%w: response of %d bytes", tddl.ErrBadResponse, len(rsp))
+	}
+	if n := binary.BigEndian.Uint32(rsp[2:6]); n != uint32(len(rsp)) {
+		return fmt.Errorf("%w: response header says %d bytes but has %d", tddl.ErrBadResponse, n, len(rsp))
+	}
+	return nil
+}
+
+// setHealthy logs a transition between reachable and unreachable, once.
+func (q *queue) setHealthy(ok bool, err error) {
+	if q.healthy.Swap(ok) == ok {
+		return
+	}
+	if ok {
+		q.log.Info("TPM reachable again")
+	} else {
+		q.log.WithError(err).Error("TPM unreachable; operations fail with EIO until it answers")
+	}
+}

@@ -1,0 +1,170 @@
+package tpmcore
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tpmcore/pcrsel"
+	"tpmfs/tpmcore/tpm12"
+)
+
+// family12 is what a Core on a TPM 1.2 needs beyond the TPM 2.0 fields.
+// Every TPM 1.2 operation runs as one queue job through do12, so that a
+// TSS sharing the TPM through the passthrough (client12.go) never has a
+// command land between our OSAP and our Seal.
+type family12 struct {
+	// srkAuth is the SRK secret: the well-known 20 zero bytes, or the
+	// SHA-1 of srk_auth=file:'s contents (TrouSerS' plain secret).
+	srkAuth [sha1.Size]byte
+
+	// rawMu guards rawOpen: the passthrough has one opener at a time.
+	rawMu   sync.Mutex
+	rawOpen bool
+
+	// Worker-owned: the auth sessions loaded when the last session
+	// job started, kept while that job may have left sessions behind
+	// (it failed, or its caller gave up between OSAP and the flush).
+	before []uint32
+	watch  bool
+}
+
+// start12 switches the core to the TPM 1.2 family and reads what the
+// layers above need. It runs on the queue's worker, inside New's job.
+func (c *Core) start12(t transport.TPM) error {
+	v := &family12{srkAuth: tpm12.WellKnownAuth}
+	if c.opts.OwnerAuth != nil {
+		v.srkAuth = tpm12.AuthFromPassword(c.opts.OwnerAuth)
+	}
+	c.v12 = v
+	// A TPM 1.2 knows neither TPM2_Startup (swtpm's startup-clear or the
+	// firmware starts it) nor TPM 2.0 handles; and flushing every handle
+	// would hit a TSS's. Only our own leftovers are flushed.
+	c.q.onReopen = nil
+	c.q.onLeftovers = v.flushLeftovers
+	return c.probe12(t)
+}
+
+// probe12 reads the TPM's identity. A TPM 1.2 has one bank, sha1; which
+// PCRs locality 0 may extend comes from the PC Client table, as it does
+// not report PCR attributes.
+func (c *Core) probe12(t transport.TPM) error {
+	info, err := tpm12.GetInfo(t)
+	if err != nil {
+		return classify12("read TPM 1.2 properties", err)
+	}
+	c.info = Info{
+		Family:       tpm12.Family,
+		Manufacturer: info.Manufacturer,
+		Vendor:       vendorText(info.VendorSpecific),
+		Firmware:     info.ChipVersion,
+		Revision:     fmt.Sprintf("level %d errata %d", info.SpecLevel, info.ErrataRev),
+		Banks:        []string{pcrsel.SHA1.Name},
+		Source:       c.opts.Source,
+	}
+	c.banks = []Bank{pcrsel.SHA1}
+	for i := range maxPCRs {
+		c.extendL0[i] = tpm12.CanExtend(i) && i < info.NumPCRs
+	}
+	log := c.log.WithField("family", tpm12.Family)
+	if info.Disabled || info.Deactivated {
+		log.Warn("TPM 1.2 is disabled or deactivated: most operations will fail until it is enabled and activated (firmware setup, or tpm_setenable/tpm_setactive)")
+	}
+	if !info.Owned {
+		log.Warn("TPM 1.2 has no owner: seal/ fails until the administrator takes ownership, e.g. tpm_takeownership -z through tpmrm0 with TrouSerS' tcsd")
+	}
+	return nil
+}
+
+// vendorText shows vendor-specific bytes as text if printable, else hex.
+func vendorText(b []byte) string {
+	s := strings.Trim(string(b), "\x00 ")
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			return fmt.Sprintf("%x", b)
+		}
+	}
+	return s
+}
+
+// do12 runs fn as one exclusive queue job. With sessions set, fn may
+// start authorization sessions: the handles loaded before it are noted,
+// so that if fn fails or is cut short, flushLeftovers ends exactly the
+// sessions it started and never one of a TSS.
+func (c *Core) do12(ctx context.Context, sessions bool, fn func(t transport.TPM) error) error {
+	v := c.v12
+	return c.q.do(ctx, func(t transport.TPM) error {
+		// Whatever an earlier job left and was not flushed before this
+		// one (a reconnect came between) is no longer known to be ours.
+		v.watch, v.before = false, nil
+		if sessions {
+			before, err := tpm12.LoadedHandles(t, tpm12.ResourceAuth)
+			if err != nil {
+				return classify12("list loaded sessions", err)
+			}
+			v.watch, v.before = true, before
+		}
+		err := fn(t)
+		if err == nil {
+			v.watch, v.before = false, nil
+		}
+		return err
+	})
+}
+
+// flushLeftovers is the queue's leftovers hook on a TPM 1.2: it runs
+// before the job after a failed one, so the sessions that appeared since
+// the failed job started are that job's.
+func (v *family12) flushLeftovers(t transport.TPM) error {
+	if !v.watch {
+		return nil
+	}
+	before := v.before
+	v.watch, v.before = false, nil
+	now, err := tpm12.LoadedHandles(t, tpm12.ResourceAuth)
+	if err != nil {
+		return fmt.Errorf("list loaded sessions: %w", err)
+	}
+	var errs []error
+	for _, h := range now {
+		if !slices.Contains(before, h) {
+			if err := tpm12.FlushSession(t, h); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// retryable12 reports whether rsp is a TPM 1.2 asking to be asked again
+// (TPM_RETRY, TPM_DOING_SELFTEST); the 1.2 tag rules out a TPM 2.0 code
+// that happens to have the same value.
+func retryable12(rsp []byte) bool {
+	return tpm12.IsTPM12Response(rsp) && tpm12.RC(binary.BigEndian.Uint32(rsp[6:10])).Temporary()
+}
+
+// classify12 wraps an error of package tpm12 in the tpmcore sentinel its
+// cause belongs to, keeping the TPM 1.2 response code reachable.
+func classify12(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed), errors.Is(err, ErrInvalid),
+		errors.Is(err, ErrNotOwned):
+		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, tpm12.ErrBadIndex), errors.Is(err, tpm12.ErrInvalid):
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	case errors.Is(err, tpm12.ErrLocality):
+		return fmt.Errorf("%s: %w: %w", op, ErrNotAllowed, err)
+	case errors.Is(err, tpm12.ErrAuth), errors.Is(err, tpm12.ErrLockout):
+		return fmt.Errorf("%s: %w: %w (check srk_auth=)", op, ErrNotAllowed, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
