@@ -74,7 +74,7 @@ func (cl *Client) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if cl.closed {
 		return nil, ErrClosed
 	}
-	ctx, cancel := cl.c.ctx(ctx)
+	ctx, cancel := cl.c.rawContext(ctx, cmd)
 	defer cancel()
 	var rsp []byte
 	err := cl.c.q.do(ctx, func(t transport.TPM) (err error) {

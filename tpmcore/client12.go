@@ -32,7 +32,7 @@ func (cl *Client) transmit12(ctx context.Context, cmd []byte) ([]byte, error) {
 	if cl.closed {
 		return nil, ErrClosed
 	}
-	ctx, cancel := cl.c.ctx(ctx)
+	ctx, cancel := cl.c.rawContext(ctx, cmd)
 	defer cancel()
 	var rsp []byte
 	err := cl.c.do12(ctx, false, func(t transport.TPM) (err error) {

@@ -191,7 +191,11 @@ func (q *queue) openBounded() (conn tddl.TPM, slow bool, err error) {
 // (sockets) stop themselves; for the others a watchdog closes the
 // connection, which unblocks Send. Closing the queue interrupts it too.
 func (q *queue) sendBounded(cmd []byte) (rsp []byte, slow bool, err error) {
-	deadline := time.Now().Add(q.cmdTimeout)
+	timeout := q.cmdTimeout
+	if q.timeout > 0 {
+		timeout = q.timeout
+	}
+	deadline := time.Now().Add(timeout)
 	conn := q.conn
 	if dl, ok := conn.tpm.(tddl.Deadliner); ok {
 		if err := dl.SetDeadline(deadline); err != nil {

@@ -33,7 +33,10 @@ type job struct {
 type queue struct {
 	open       Opener
 	cmdTimeout time.Duration
-	log        *logrus.Entry
+	// timeout, when set, replaces cmdTimeout for the command being sent
+	// (a raw client's key generation). Worker-owned.
+	timeout time.Duration
+	log     *logrus.Entry
 	// onReopen runs on the worker after a reconnect (Startup).
 	onReopen func(t transport.TPM) error
 	// onLeftovers flushes what jobs that failed or were cut short may
@@ -228,7 +231,9 @@ func (e *exclusive) Send(cmd []byte) ([]byte, error) {
 		e.cut = true
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	e.q.timeout = commandTimeout(e.ctx, cmd, e.q.cmdTimeout)
 	rsp, err := e.q.send(e.ctx, cmd)
+	e.q.timeout = 0
 	if err != nil {
 		var f *tpmFailure
 		switch {
