@@ -1,0 +1,244 @@
+package swtpmtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bounds on the waits for a swtpm process.
+const (
+	startTimeout = 10 * time.Second // until both channels accept
+	stopTimeout  = 10 * time.Second // after SIGTERM, and again after SIGKILL
+)
+
+// Options say what Start runs; the zero value is a fresh TPM 2.0 on TCP.
+type Options struct {
+	// TPM12 runs a TPM 1.2 instead of a TPM 2.0.
+	TPM12 bool
+	// Unix serves on Unix sockets in a temporary directory, not on TCP.
+	Unix bool
+	// From is a state directory to start from (see State12); the swtpm
+	// works on a copy. Empty: the TPM is manufactured on first start.
+	From string
+}
+
+// Swtpm is a running swtpm with its own state directory. Stop and Restart
+// take it down and up again on the same address and state, as a TPM
+// that loses power.
+type Swtpm struct {
+	Port  int    // TCP data port, control channel on Port+1; 0 for Unix
+	Sock  string // Unix data socket; "" for TCP
+	Ctrl  string // Unix control socket; "" for TCP
+	State string // state directory, kept across Stop and Restart
+
+	t      testing.TB
+	tpm12  bool
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    lockedBuffer // swtpm's output, shown when the test fails
+}
+
+// Start runs a fresh TPM 2.0 swtpm on TCP; see StartWith.
+func Start(t testing.TB) *Swtpm {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Start12 runs a TPM 1.2 swtpm on a copy of a manufactured state, owned
+// or not (see State12). The package's TestMain must call RunMain.
+func Start12(t testing.TB, owned bool) *Swtpm {
+	t.Helper()
+	return StartWith(t, Options{TPM12: true, From: State12(t, owned)})
+}
+
+// StartWith runs swtpm as o says, with startup-clear (it needs no
+// TPM_Init and is started), and returns once both of its channels accept
+// connections. It is stopped by its pid when the test ends. A missing
+// swtpm skips the test (see Require).
+func StartWith(t testing.TB, o Options) *Swtpm {
+	t.Helper()
+	Require(t, "swtpm")
+	s := &Swtpm{State: t.TempDir(), t: t, tpm12: o.TPM12}
+	if o.From != "" {
+		copyFiles(t, o.From, s.State)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() && s.log.Len() > 0 {
+			t.Logf("swtpm output:\n%s", s.log.String())
+		}
+	})
+	if o.Unix {
+		dir := t.TempDir()
+		s.Sock, s.Ctrl = filepath.Join(dir, "sock"), filepath.Join(dir, "ctrl")
+		if err := s.run(true); err != nil {
+			t.Fatalf("start swtpm: %v", err)
+		}
+		return s
+	}
+	// A pair found free may be taken before swtpm binds it; swtpm then
+	// exits and another pair is tried.
+	var err error
+	for range 5 {
+		s.Port = FreePortPair(t)
+		if err = s.run(true); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("start swtpm: %v", err)
+	return nil
+}
+
+// Source is the tpmfs SOURCE (and tddl.ParseSource string) for s.
+func (s *Swtpm) Source() string {
+	if s.Sock != "" {
+		return "swtpm:path=" + s.Sock
+	}
+	return "swtpm:host=127.0.0.1,port=" + strconv.Itoa(s.Port)
+}
+
+// TCTI is tpm2-tools' -T argument for s; only TCP instances have one.
+func (s *Swtpm) TCTI() string {
+	if s.Sock != "" {
+		return ""
+	}
+	return "swtpm:host=127.0.0.1,port=" + strconv.Itoa(s.Port)
+}
+
+// Stop ends swtpm by its pid, with SIGTERM and then, if it lingers,
+// SIGKILL, and waits for it. It is safe to call when stopped.
+func (s *Swtpm) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		s.cmd.Process.Kill()
+		select {
+		case <-s.exited:
+		case <-time.After(stopTimeout):
+			s.t.Errorf("swtpm pid %d did not exit", s.cmd.Process.Pid)
+		}
+	}
+	s.cmd = nil
+}
+
+// Restart starts a stopped swtpm again on its address and state.
+func (s *Swtpm) Restart(t testing.TB) {
+	t.Helper()
+	s.restart(t, true)
+}
+
+// RestartWithoutStartup is Restart without startup-clear, as after a
+// power cycle: the TPM refuses every command until it gets a Startup.
+func (s *Swtpm) RestartWithoutStartup(t testing.TB) {
+	t.Helper()
+	s.restart(t, false)
+}
+
+func (s *Swtpm) restart(t testing.TB, startup bool) {
+	t.Helper()
+	if s.cmd != nil {
+		t.Fatal("restart of a running swtpm")
+	}
+	if err := s.run(startup); err != nil {
+		t.Fatalf("restart swtpm: %v", err)
+	}
+}
+
+// run starts the process and waits until it serves, or kills it.
+func (s *Swtpm) run(startup bool) error {
+	flags := "not-need-init"
+	if startup {
+		flags += ",startup-clear"
+	}
+	args := []string{"socket", "--tpmstate", "dir=" + s.State, "--flags", flags}
+	if !s.tpm12 {
+		args = append(args, "--tpm2")
+	}
+	network, data, ctrl := "unix", s.Sock, s.Ctrl
+	if s.Sock != "" {
+		args = append(args, "--server", "type=unixio,path="+s.Sock, "--ctrl", "type=unixio,path="+s.Ctrl)
+	} else {
+		args = append(args,
+			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port),
+			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port+1))
+		network = "tcp"
+		data, ctrl = "127.0.0.1:"+strconv.Itoa(s.Port), "127.0.0.1:"+strconv.Itoa(s.Port+1)
+	}
+	cmd := exec.Command("swtpm", args...)
+	cmd.Stdout, cmd.Stderr = &s.log, &s.log
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	// Both channels: which one swtpm binds last is its own business. A
+	// probe of the one-client data channel is closed at once.
+	err := WaitListening(network, ctrl, exited, startTimeout)
+	if err == nil {
+		err = WaitListening(network, data, exited, startTimeout)
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("swtpm %v: %w\n%s", args, err, s.log.String())
+	}
+	s.cmd, s.exited = cmd, exited
+	return nil
+}
+
+// copyFiles copies the regular files of dir from into dir to.
+func copyFiles(t testing.TB, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// lockedBuffer is written by exec's copying goroutine and read by tests.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}

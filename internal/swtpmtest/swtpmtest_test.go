@@ -1,0 +1,203 @@
+package swtpmtest_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/swtpmtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(swtpmtest.RunMain(m)) }
+
+const pcr = 16 // the debug PCR, resettable and free for tests
+
+// primaryName creates the ECC SRK and returns its name, which the
+// storage seed alone determines, and flushes it.
+func primaryName(t *testing.T, tpm transport.TPM) []byte {
+	t.Helper()
+	rsp, err := tpm2.CreatePrimary{PrimaryHandle: tpm2.TPMRHOwner, InPublic: tpm2.New2B(tpm2.ECCSRKTemplate)}.Execute(tpm)
+	if err != nil {
+		t.Fatalf("CreatePrimary: %v", err)
+	}
+	if _, err := (tpm2.FlushContext{FlushHandle: rsp.ObjectHandle}).Execute(tpm); err != nil {
+		t.Fatalf("FlushContext: %v", err)
+	}
+	return rsp.Name.Buffer
+}
+
+func readPCR(t *testing.T, tpm transport.TPM) []byte {
+	t.Helper()
+	sel := tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{Hash: tpm2.TPMAlgSHA256, PCRSelect: tpm2.PCClientCompatible.PCRs(pcr)}}}
+	rsp, err := tpm2.PCRRead{PCRSelectionIn: sel}.Execute(tpm)
+	if err != nil || len(rsp.PCRValues.Digests) != 1 {
+		t.Fatalf("PCRRead: %v", err)
+	}
+	return rsp.PCRValues.Digests[0].Buffer
+}
+
+// Stop and Restart keep the state (the same seeds, so the same primary
+// key), the restart resets the PCRs (startup-clear), and the TCTI reaches
+// the same TPM as Dial.
+func TestRestartKeepsState(t *testing.T) {
+	s := swtpmtest.Start(t)
+	if want := "swtpm:host=127.0.0.1,port=" + strconv.Itoa(s.Port); s.Source() != want || s.TCTI() != want {
+		t.Fatalf("Source %q, TCTI %q; want %q", s.Source(), s.TCTI(), want)
+	}
+	c := s.Dial(t)
+	name := primaryName(t, c)
+	d := sha256.Sum256([]byte("swtpmtest"))
+	ext := tpm2.PCRExtend{
+		PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(pcr), Auth: tpm2.PasswordAuth(nil)},
+		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: d[:]}}},
+	}
+	if _, err := ext.Execute(c); err != nil {
+		t.Fatalf("PCRExtend: %v", err)
+	}
+	c.Close()
+
+	f := filepath.Join(t.TempDir(), "pcr")
+	s.Tool(t, nil, "tpm2_pcrread", "-o", f, "sha256:"+strconv.Itoa(pcr))
+	want := sha256.Sum256(append(make([]byte, 32), d[:]...))
+	if got, err := os.ReadFile(f); err != nil || !bytes.Equal(got, want[:]) {
+		t.Fatalf("tpm2_pcrread = %x, %v; want %x", got, err, want)
+	}
+
+	s.Stop()
+	s.Stop() // a second Stop does nothing
+	if c, err := s.Connect(); err == nil {
+		c.Close()
+		t.Fatal("a stopped swtpm accepts connections")
+	}
+	s.Restart(t)
+	c = s.Dial(t)
+	if got := primaryName(t, c); !bytes.Equal(got, name) {
+		t.Errorf("primary after Restart %x, before %x: the state was not kept", got, name)
+	}
+	if got := readPCR(t, c); !bytes.Equal(got, make([]byte, 32)) {
+		t.Errorf("pcr %d after Restart = %x, want zeros", pcr, got)
+	}
+	c.Close()
+
+	other := swtpmtest.Start(t)
+	if got := primaryName(t, other.Dial(t)); bytes.Equal(got, name) {
+		t.Errorf("two swtpms share a seed: primary %x", got)
+	}
+
+	s.Stop()
+	s.RestartWithoutStartup(t)
+	c = s.Dial(t)
+	if _, err := (tpm2.GetRandom{BytesRequested: 8}).Execute(c); !errors.Is(err, tpm2.TPMRCInitialize) {
+		t.Errorf("GetRandom before Startup = %v, want TPM_RC_INITIALIZE", err)
+	}
+}
+
+func TestUnix(t *testing.T) {
+	s := swtpmtest.StartWith(t, swtpmtest.Options{Unix: true})
+	if s.Port != 0 || s.Source() != "swtpm:path="+s.Sock || s.TCTI() != "" {
+		t.Errorf("Unix swtpm: port %d, Source %q, TCTI %q", s.Port, s.Source(), s.TCTI())
+	}
+	rsp, err := tpm2.GetRandom{BytesRequested: 8}.Execute(s.Dial(t))
+	if err != nil || len(rsp.RandomBytes.Buffer) != 8 {
+		t.Fatalf("GetRandom over %s: %v", s.Sock, err)
+	}
+}
+
+// owner asks a TPM 1.2 whether it has an owner: TPM_GetCapability
+// (ordinal 0x65) of TPM_CAP_PROPERTY (5), TPM_CAP_PROP_OWNER (0x111), as
+// TPM 1.2 Part 2 and 3 lay it out.
+func owner(t *testing.T, s *swtpmtest.Swtpm) bool {
+	t.Helper()
+	cmd := binary.BigEndian.AppendUint16(nil, 0xC1)
+	for _, v := range []uint32{22, 0x65, 5, 4, 0x111} {
+		cmd = binary.BigEndian.AppendUint32(cmd, v)
+	}
+	c := s.Dial(t)
+	defer c.Close()
+	rsp, err := c.Send(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rsp) != 15 || binary.BigEndian.Uint16(rsp) != 0xC4 || binary.BigEndian.Uint32(rsp[6:]) != 0 || binary.BigEndian.Uint32(rsp[10:]) != 1 {
+		t.Fatalf("TPM_GetCapability(owner) = %x", rsp)
+	}
+	return rsp[14] == 1
+}
+
+func TestStart12(t *testing.T) {
+	for _, owned := range []bool{true, false} {
+		s := swtpmtest.Start12(t, owned)
+		if got := owner(t, s); got != owned {
+			t.Errorf("Start12(owned=%v): TPM has an owner: %v", owned, got)
+		}
+		s.Stop()
+		s.Restart(t)
+		if got := owner(t, s); got != owned {
+			t.Errorf("Start12(owned=%v) after Restart: TPM has an owner: %v", owned, got)
+		}
+	}
+	a, b := swtpmtest.State12(t, true), swtpmtest.State12(t, true)
+	if a != b {
+		t.Errorf("State12 made two states: %s and %s", a, b)
+	}
+}
+
+func TestFreePortPair(t *testing.T) {
+	p := swtpmtest.FreePortPair(t)
+	for _, port := range []int{p, p + 1} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatalf("FreePortPair = %d, but %d is taken: %v", p, port, err)
+		}
+		l.Close()
+	}
+}
+
+const helperEnv = "SWTPMTEST_REQUIRE_HELPER"
+
+// TestRequireHelper is run by TestRequire in a child process.
+func TestRequireHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		t.Skip("run by TestRequire")
+	}
+	swtpmtest.Require(t, "sh", "no-such-tool-swtpmtest")
+}
+
+// A missing tool skips the test, unless TPMFS_TEST_REQUIRE=1 makes it a
+// failure; a tool that is there does neither.
+func TestRequire(t *testing.T) {
+	t.Setenv("TPMFS_TEST_REQUIRE", "")
+	var ran bool
+	t.Run("present", func(t *testing.T) { swtpmtest.Require(t, "sh"); ran = true })
+	if !ran {
+		t.Error("Require(sh) stopped the test")
+	}
+	var skipped bool
+	t.Run("missing", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		swtpmtest.Require(t, "no-such-tool-swtpmtest")
+	})
+	if !skipped {
+		t.Error("a missing tool did not skip the test")
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRequireHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "TPMFS_TEST_REQUIRE=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(string(out), "--- FAIL: TestRequireHelper") ||
+		!strings.Contains(string(out), "no-such-tool-swtpmtest") {
+		t.Errorf("under TPMFS_TEST_REQUIRE=1, a missing tool: %v\n%s", err, out)
+	}
+}
