@@ -3,6 +3,7 @@ package tddl_test
 import (
 	"testing"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
 )
 
@@ -25,11 +26,11 @@ func BenchmarkGetRandom(b *testing.B) {
 	}
 	b.Run("sim", func(b *testing.B) { run(b, tddl.Config{Kind: tddl.KindSim}) })
 	b.Run("swtpm-tcp", func(b *testing.B) {
-		p := startSwtpmTCP(b)
-		run(b, tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: p.port})
+		p := swtpmtest.Start(b)
+		run(b, tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: p.Port})
 	})
 	b.Run("swtpm-unix", func(b *testing.B) {
-		p := startSwtpmUnix(b)
-		run(b, tddl.Config{Kind: tddl.KindSwtpm, Path: p.sock})
+		p := swtpmtest.StartWith(b, swtpmtest.Options{Unix: true})
+		run(b, tddl.Config{Kind: tddl.KindSwtpm, Path: p.Sock})
 	})
 }

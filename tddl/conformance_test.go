@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
 )
 
@@ -19,7 +20,7 @@ type backend struct {
 	name string
 	cfg  tddl.Config
 	// swtpm is set for swtpm backends: the suite stops and restarts it.
-	swtpm *swtpmProc
+	swtpm *swtpmtest.Swtpm
 	// canCancel: Cancel must succeed (TCP swtpm has a control channel).
 	canCancel bool
 }
@@ -30,13 +31,13 @@ func TestConformance(t *testing.T) {
 		runSuite(t, backend{name: "sim", cfg: tddl.Config{Kind: tddl.KindSim}})
 	})
 	t.Run("swtpm-tcp", func(t *testing.T) {
-		p := startSwtpmTCP(t)
-		cfg := mustParse(t, p.source())
+		p := swtpmtest.Start(t)
+		cfg := mustParse(t, p.Source())
 		runSuite(t, backend{name: "swtpm-tcp", cfg: cfg, swtpm: p, canCancel: true})
 	})
 	t.Run("swtpm-unix", func(t *testing.T) {
-		p := startSwtpmUnix(t)
-		cfg := mustParse(t, p.source())
+		p := swtpmtest.StartWith(t, swtpmtest.Options{Unix: true})
+		cfg := mustParse(t, p.Source())
 		runSuite(t, backend{name: "swtpm-unix", cfg: cfg, swtpm: p})
 	})
 	t.Run("device", func(t *testing.T) {
@@ -67,8 +68,8 @@ func mustParse(t *testing.T, s string) tddl.Config {
 func (b backend) open(t *testing.T) tddl.TPM {
 	t.Helper()
 	tpm, err := tddl.Open(b.cfg)
-	if errors.Is(err, tddl.ErrNotBuiltIn) && os.Getenv("TPMFS_TEST_REQUIRE") != "1" {
-		t.Skipf("%s: %v", b.name, err)
+	if errors.Is(err, tddl.ErrNotBuiltIn) {
+		swtpmtest.SkipOrFail(t, "%s: %v", b.name, err)
 	}
 	if err != nil {
 		t.Fatalf("open %s: %v", b.cfg, err)
@@ -285,29 +286,25 @@ func testCancel(t *testing.T, tpm tddl.TPM, canCancel bool) {
 
 // testReconnect: a Send fails (it does not hang) while swtpm is down and
 // the first Send after its restart succeeds on a fresh connection.
-func testReconnect(t *testing.T, tpm tddl.TPM, p *swtpmProc) {
+func testReconnect(t *testing.T, tpm tddl.TPM, p *swtpmtest.Swtpm) {
 	testGetRandom(t, tpm)
-	p.stop()
+	p.Stop()
 	if _, err := tpm.Send(getRandomCmd(0x8001)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Send to a stopped swtpm = %v, want an I/O error before the deadline", err)
 	}
 	if _, err := tpm.Send(getRandomCmd(0x8001)); !errors.Is(err, tddl.ErrUnreachable) {
 		t.Fatalf("Send while swtpm is down = %v, want ErrUnreachable", err)
 	}
-	if err := p.start(); err != nil {
-		t.Fatalf("restart swtpm: %v", err)
-	}
+	p.Restart(t)
 	testGetRandom(t, tpm)
 	testPCRExtend(t, tpm)
 }
 
 // testRestartWhileIdle: when swtpm restarts between two commands, the
 // first command after the restart already succeeds.
-func testRestartWhileIdle(t *testing.T, tpm tddl.TPM, p *swtpmProc) {
+func testRestartWhileIdle(t *testing.T, tpm tddl.TPM, p *swtpmtest.Swtpm) {
 	testGetRandom(t, tpm)
-	p.stop()
-	if err := p.start(); err != nil {
-		t.Fatalf("restart swtpm: %v", err)
-	}
+	p.Stop()
+	p.Restart(t)
 	testGetRandom(t, tpm)
 }

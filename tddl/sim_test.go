@@ -12,14 +12,15 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
 )
 
 func openSim(t *testing.T, stateDir string) tddl.TPM {
 	t.Helper()
 	tpm, err := tddl.Open(tddl.Config{Kind: tddl.KindSim, StateDir: stateDir})
-	if errors.Is(err, tddl.ErrNotBuiltIn) && os.Getenv("TPMFS_TEST_REQUIRE") != "1" {
-		t.Skip(err)
+	if errors.Is(err, tddl.ErrNotBuiltIn) {
+		swtpmtest.SkipOrFail(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatalf("open sim: %v", err)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
 )
 
@@ -231,21 +231,10 @@ func (r *recorder) Send(cmd []byte) ([]byte, error) {
 // are seen by the other. swtpm serves one client at a time, so each side
 // closes before the other talks.
 func TestSwtpmAgreesWithTools(t *testing.T) {
-	requireTool(t, "tpm2_send")
-	requireTool(t, "tpm2_pcrread")
-	requireTool(t, "tpm2_pcrextend")
-	p := startSwtpmTCP(t)
-	cfg := mustParse(t, p.source())
+	swtpmtest.Require(t, "tpm2_send", "tpm2_pcrread", "tpm2_pcrextend")
+	p := swtpmtest.Start(t)
+	cfg := mustParse(t, p.Source())
 	dir := t.TempDir()
-	tools := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(args[0], append(args[1:], "-T", p.tcti())...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
 	withTPM := func(f func(tpm tddl.TPM)) {
 		tpm, err := tddl.Open(cfg)
 		if err != nil {
@@ -276,7 +265,7 @@ func TestSwtpmAgreesWithTools(t *testing.T) {
 		if err := os.WriteFile(in, cmd, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		tools("tpm2_send", "-o", out, in)
+		p.Tool(t, nil, "tpm2_send", "-o", out, in)
 		want, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
@@ -295,14 +284,14 @@ func TestSwtpmAgreesWithTools(t *testing.T) {
 		want = sha256.Sum256(append(old, d[:]...))
 	})
 	pcrFile := filepath.Join(dir, "pcr")
-	tools("tpm2_pcrread", "-o", pcrFile, fmt.Sprintf("sha256:%d", debugPCR))
+	p.Tool(t, nil, "tpm2_pcrread", "-o", pcrFile, fmt.Sprintf("sha256:%d", debugPCR))
 	if got, err := os.ReadFile(pcrFile); err != nil || !bytes.Equal(got, want[:]) {
 		t.Fatalf("tpm2_pcrread = %x, %v; want %x", got, err, want)
 	}
 
 	// tpm2_pcrextend extends, tddl sees it.
 	d := sha256.Sum256([]byte("from tpm2-tools"))
-	tools("tpm2_pcrextend", fmt.Sprintf("%d:sha256=%s", debugPCR, hex.EncodeToString(d[:])))
+	p.Tool(t, nil, "tpm2_pcrextend", fmt.Sprintf("%d:sha256=%s", debugPCR, hex.EncodeToString(d[:])))
 	want = sha256.Sum256(append(want[:], d[:]...))
 	withTPM(func(tpm tddl.TPM) {
 		if got := readPCR(t, tpm, debugPCR); !bytes.Equal(got, want[:]) {
@@ -318,7 +307,7 @@ func TestSwtpmCancelFraming(t *testing.T) {
 	var port int
 	var ctrl net.Listener
 	for range 50 {
-		port = freePortPair(t)
+		port = swtpmtest.FreePortPair(t)
 		var err error
 		if ctrl, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1)); err == nil {
 			break

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
 	"tpmfs/tddl/faultinject"
 )
@@ -22,8 +23,8 @@ import (
 func newFaulty(t *testing.T) *faultinject.Faulty {
 	t.Helper()
 	inner, err := tddl.Open(tddl.Config{Kind: tddl.KindSim})
-	if errors.Is(err, tddl.ErrNotBuiltIn) && os.Getenv("TPMFS_TEST_REQUIRE") != "1" {
-		t.Skip(err)
+	if errors.Is(err, tddl.ErrNotBuiltIn) {
+		swtpmtest.SkipOrFail(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
