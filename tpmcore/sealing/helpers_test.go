@@ -7,7 +7,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
-	"os"
 	"testing"
 
 	"github.com/google/go-tpm-tools/simulator"
@@ -33,19 +32,6 @@ func openSim(t *testing.T, seed int64) transport.TPMCloser {
 		}
 	})
 	return tpm
-}
-
-// requireTool skips (or, with TPMFS_TEST_REQUIRE=1, fails) a test whose
-// external tool is missing.
-func requireTool(t *testing.T, err error, what string) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-		t.Fatalf("%s: %v", what, err)
-	}
-	t.Skipf("%s: %v", what, err)
 }
 
 // countingTPM records the command code of every command it passes on,

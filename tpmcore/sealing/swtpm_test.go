@@ -8,12 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tpmcore/pcrsel"
 )
 
 func TestSwtpm(t *testing.T) {
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { sc.run(t, startSwtpm(t).dial(t)) })
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, swtpmtest.Start(t).Dial(t)) })
 	}
 }
 
@@ -23,9 +24,9 @@ func TestSwtpm(t *testing.T) {
 // unseals the key under the TCG SRK it creates itself, which opens the
 // envelope.
 func TestTpm2ToolsSwtpm(t *testing.T) {
-	sw := startSwtpm(t)
+	sw := swtpmtest.Start(t)
 	dir := t.TempDir()
-	conn := sw.dial(t)
+	conn := sw.Dial(t)
 	extend(t, conn, pcrsel.SHA256, 7, readPCR(t, conn, pcrsel.SHA256, 7), []byte("shim"))
 	extend(t, conn, pcrsel.SHA1, 1, readPCR(t, conn, pcrsel.SHA1, 1), []byte("grub"))
 	extend(t, conn, pcrsel.SHA384, 23, readPCR(t, conn, pcrsel.SHA384, 23), []byte("app"))
@@ -43,10 +44,10 @@ func TestTpm2ToolsSwtpm(t *testing.T) {
 	}
 	conn.Close()
 
-	if out := sw.tool(t, nil, "tpm2_getcap", "handles-transient"); len(bytes.TrimSpace(out)) != 0 {
+	if out := sw.Tool(t, nil, "tpm2_getcap", "handles-transient"); len(bytes.TrimSpace(out)) != 0 {
 		t.Errorf("tpm2_getcap handles-transient after Seal/Unseal: %s", out)
 	}
-	if out := sw.tool(t, nil, "tpm2_getcap", "handles-loaded-session"); len(bytes.TrimSpace(out)) != 0 {
+	if out := sw.Tool(t, nil, "tpm2_getcap", "handles-loaded-session"); len(bytes.TrimSpace(out)) != 0 {
 		t.Errorf("tpm2_getcap handles-loaded-session after Seal/Unseal: %s", out)
 	}
 
@@ -56,7 +57,7 @@ func TestTpm2ToolsSwtpm(t *testing.T) {
 			continue
 		}
 		pcrFile := filepath.Join(dir, "pcrs")
-		sw.tool(t, nil, "tpm2_pcrread", obj.Selection, "-o", pcrFile)
+		sw.Tool(t, nil, "tpm2_pcrread", obj.Selection, "-o", pcrFile)
 		raw, err := os.ReadFile(pcrFile)
 		if err != nil {
 			t.Fatal(err)
@@ -69,9 +70,9 @@ func TestTpm2ToolsSwtpm(t *testing.T) {
 			t.Errorf("%s: sealed-to values %x, tpm2_pcrread %x", obj.Selection, sealed, raw)
 		}
 		polFile := filepath.Join(dir, "policy")
-		_, err = sw.tryTool(t, nil, "tpm2_createpolicy", "--policy-pcr", "-l", obj.Selection, "-L", polFile)
+		_, err = sw.TryTool(t, nil, "tpm2_createpolicy", "--policy-pcr", "-l", obj.Selection, "-L", polFile)
 		// Without a resource manager the tools leave their sessions loaded.
-		sw.tool(t, nil, "tpm2_flushcontext", "-l")
+		sw.Tool(t, nil, "tpm2_flushcontext", "-l")
 		if err != nil && mustParse(t, obj.Selection).Len() > 8 {
 			// tpm2-tools before 5.6 builds PolicyPCR over 8 PCRs at most;
 			// the policy scenario checks this one against the TPM itself.
@@ -95,10 +96,10 @@ func TestTpm2ToolsSwtpm(t *testing.T) {
 	// 64 zero bytes, split into x and y) and unseals with its own policy
 	// session.
 	srk := filepath.Join(dir, "srk.ctx")
-	sw.tool(t, make([]byte, 64), "tpm2_createprimary", "-C", "o", "-g", "sha256", "-G", "ecc256:aes128cfb",
+	sw.Tool(t, make([]byte, 64), "tpm2_createprimary", "-C", "o", "-g", "sha256", "-G", "ecc256:aes128cfb",
 		"-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
 		"-u", "-", "-c", srk)
-	sw.tool(t, nil, "tpm2_flushcontext", "-t") // the context file stays usable
+	sw.Tool(t, nil, "tpm2_flushcontext", "-t") // the context file stays usable
 	for i, obj := range objs {
 		if tooMany[i] {
 			continue
@@ -110,26 +111,26 @@ func TestTpm2ToolsSwtpm(t *testing.T) {
 		if err := os.WriteFile(priv, obj.Private, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		sw.tool(t, nil, "tpm2_load", "-C", srk, "-u", pub, "-r", priv, "-c", item)
-		sw.tool(t, nil, "tpm2_flushcontext", "-t")
+		sw.Tool(t, nil, "tpm2_load", "-C", srk, "-u", pub, "-r", priv, "-c", item)
+		sw.Tool(t, nil, "tpm2_flushcontext", "-t")
 		args := []string{"-c", item}
 		if obj.Selection != "" {
 			args = append(args, "-p", "pcr:"+obj.Selection)
 		}
-		key := sw.tool(t, nil, "tpm2_unseal", args...)
+		key := sw.Tool(t, nil, "tpm2_unseal", args...)
 		if got := openEnvelope(t, key, "tools", obj); !bytes.Equal(got, secret) {
 			t.Errorf("objs[%d]: envelope opened to %q", i, got)
 		}
-		sw.tool(t, nil, "tpm2_flushcontext", "-t")
-		sw.tool(t, nil, "tpm2_flushcontext", "-l")
+		sw.Tool(t, nil, "tpm2_flushcontext", "-t")
+		sw.Tool(t, nil, "tpm2_flushcontext", "-l")
 	}
 }
 
 // TestWrongTPMSwtpm seals on one swtpm and unseals on another, which has
 // other seeds.
 func TestWrongTPMSwtpm(t *testing.T) {
-	a, b := startSwtpm(t), startSwtpm(t)
-	ca, cb := a.dial(t), b.dial(t)
+	a, b := swtpmtest.Start(t), swtpmtest.Start(t)
+	ca, cb := a.Dial(t), b.Dial(t)
 	for _, s := range []string{"sha256:0,7", ""} {
 		obj, err := Seal(ca, nil, "w", mustParse(t, s), []byte("only on a"))
 		if err != nil {
