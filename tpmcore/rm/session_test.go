@@ -25,6 +25,25 @@ func policyAuthValueDigest(n int) []byte {
 	return d
 }
 
+// runPolicyAuthValues sends n PolicyAuthValue on a policy session, each
+// one a context save and load by the manager, and checks the session's
+// digest against policyAuthValueDigest.
+func runPolicyAuthValues(t *testing.T, c *client, sess tpm2.TPMHandle, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := (tpm2.PolicyAuthValue{PolicySession: sess}).Execute(c); err != nil {
+			t.Fatalf("PolicyAuthValue %d: %v", i, err)
+		}
+	}
+	dg, err := tpm2.PolicyGetDigest{PolicySession: sess}.Execute(c)
+	if err != nil {
+		t.Fatalf("PolicyGetDigest: %v", err)
+	}
+	if want := policyAuthValueDigest(n); !bytes.Equal(dg.PolicyDigest.Buffer, want) {
+		t.Errorf("policy digest after %d commands %x, want %x", n, dg.PolicyDigest.Buffer, want)
+	}
+}
+
 func TestHMACSessionAcrossCommands(t *testing.T) {
 	tpm := openSim(t)
 	m := newManager(t, tpm)
@@ -258,18 +277,7 @@ func TestContextGap(t *testing.T) {
 		t.Fatalf("PolicySession: %v", err)
 	}
 	const n = 600
-	for i := range n {
-		if _, err := (tpm2.PolicyAuthValue{PolicySession: busy.Handle()}).Execute(b); err != nil {
-			t.Fatalf("PolicyAuthValue %d: %v", i, err)
-		}
-	}
-	dg, err := tpm2.PolicyGetDigest{PolicySession: busy.Handle()}.Execute(b)
-	if err != nil {
-		t.Fatalf("PolicyGetDigest: %v", err)
-	}
-	if want := policyAuthValueDigest(n); !bytes.Equal(dg.PolicyDigest.Buffer, want) {
-		t.Errorf("policy digest after %d commands %x, want %x", n, dg.PolicyDigest.Buffer, want)
-	}
+	runPolicyAuthValues(t, b, busy.Handle(), n)
 	// The old session still works: its response HMAC checks out.
 	if _, err := (tpm2.GetRandom{BytesRequested: 8}).Execute(a, old); err != nil {
 		t.Fatalf("old session after the gap: %v", err)
@@ -347,19 +355,7 @@ func TestOrphanBlockingContextGapIsFlushed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PolicySession: %v", err)
 	}
-	const n = 600
-	for i := range n {
-		if _, err := (tpm2.PolicyAuthValue{PolicySession: busy.Handle()}).Execute(b); err != nil {
-			t.Fatalf("PolicyAuthValue %d: %v", i, err)
-		}
-	}
-	dg, err := tpm2.PolicyGetDigest{PolicySession: busy.Handle()}.Execute(b)
-	if err != nil {
-		t.Fatalf("PolicyGetDigest: %v", err)
-	}
-	if want := policyAuthValueDigest(n); !bytes.Equal(dg.PolicyDigest.Buffer, want) {
-		t.Errorf("policy digest after %d commands %x, want %x", n, dg.PolicyDigest.Buffer, want)
-	}
+	runPolicyAuthValues(t, b, busy.Handle(), 600)
 	if _, err := (tpm2.ContextLoad{Context: blob}).Execute(b); err == nil {
 		t.Errorf("the orphan blocking the gap still loads")
 	}

@@ -10,13 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // The tpm2-tools test runs real tpm2-tools processes, each one client of
@@ -49,19 +50,8 @@ func proxy(sock string) int {
 	return 0
 }
 
-// need skips the test when a tool is missing, or fails it under
-// TPMFS_TEST_REQUIRE=1.
-func need(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-		t.Fatalf("%s missing (TPMFS_TEST_REQUIRE=1)", what)
-	}
-	t.Skipf("%s missing", what)
-}
-
+// haveCmdTCTI reports whether tpm2-tss's cmd TCTI, through which the
+// tools reach the proxy, is installed.
 func haveCmdTCTI() bool {
 	for _, pat := range []string{"/usr/lib/*/libtss2-tcti-cmd.so*", "/usr/lib/libtss2-tcti-cmd.so*", "/usr/local/lib/libtss2-tcti-cmd.so*", "/usr/lib64/libtss2-tcti-cmd.so*"} {
 		if m, _ := filepath.Glob(pat); len(m) > 0 {
@@ -71,68 +61,15 @@ func haveCmdTCTI() bool {
 	return false
 }
 
-// startSwtpm runs swtpm on two free consecutive ports with a fresh state
-// and returns a connection to its data channel; it is stopped by pid at
-// cleanup.
-func startSwtpm(t *testing.T) *swtpmConn {
-	t.Helper()
-	port := freePortPair(t)
-	cmd := exec.Command("swtpm", "socket", "--tpm2",
-		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
-		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
-		"--flags", "not-need-init,startup-clear",
-		"--tpmstate", "dir="+t.TempDir())
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start swtpm: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	// swtpm serves one client: the first connection that succeeds is ours.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			t.Cleanup(func() { _ = c.Close() })
-			return &swtpmConn{c: c}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("swtpm not listening on %d: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-		_ = l1.Close()
-		if err == nil {
-			_ = l2.Close()
-			return p
-		}
-	}
-	t.Fatal("no two consecutive free ports")
-	return 0
-}
-
-// swtpmConn is swtpm's data channel: raw commands and responses. Like
-// tpmcore's queue, it sends again while the TPM answers TPM_RC_RETRY,
-// YIELDED or TESTING, so the manager sees what it will see in tpmfs.
-type swtpmConn struct{ c net.Conn }
+// swtpmConn is swtpm's data channel. Like tpmcore's queue, it sends
+// again while the TPM answers TPM_RC_RETRY, YIELDED or TESTING, so the
+// manager sees what it will see in tpmfs.
+type swtpmConn struct{ c *swtpmtest.Conn }
 
 func (s *swtpmConn) Send(cmd []byte) ([]byte, error) {
 	delay := time.Millisecond
 	for try := 0; ; try++ {
-		rsp, err := s.send(cmd)
+		rsp, err := s.c.Send(cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -146,32 +83,6 @@ func (s *swtpmConn) Send(cmd []byte) ([]byte, error) {
 		}
 		return rsp, nil
 	}
-}
-
-func (s *swtpmConn) send(cmd []byte) ([]byte, error) {
-	if err := s.c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return nil, err
-	}
-	if _, err := s.c.Write(cmd); err != nil {
-		return nil, err
-	}
-	return readFrame(s.c, 1<<16)
-}
-
-// readFrame reads one command or response, sized by its header.
-func readFrame(r io.Reader, max uint32) ([]byte, error) {
-	hdr := make([]byte, 10)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return nil, err
-	}
-	size := binary.BigEndian.Uint32(hdr[2:6])
-	if size < 10 || size > max {
-		return nil, fmt.Errorf("frame size %d", size)
-	}
-	b := make([]byte, size)
-	copy(b, hdr)
-	_, err := io.ReadFull(r, b[10:])
-	return b, err
 }
 
 // rmServer gives each connection its own space, as each open of tpmrm0.
@@ -216,7 +127,7 @@ func (s *rmServer) client(c net.Conn) {
 		}
 	}()
 	for {
-		cmd, err := readFrame(c, MaxCommandSize)
+		cmd, err := swtpmtest.ReadFrame(c, MaxCommandSize)
 		if err != nil {
 			return // the tool is done
 		}
@@ -297,13 +208,12 @@ func sealFlow(sock, dir string, secret []byte) error {
 }
 
 func TestTPM2ToolsThroughManager(t *testing.T) {
-	_, err := exec.LookPath("swtpm")
-	need(t, err == nil, "swtpm")
-	_, err = exec.LookPath("tpm2_createprimary")
-	need(t, err == nil, "tpm2-tools")
-	need(t, haveCmdTCTI(), "libtss2-tcti-cmd")
+	swtpmtest.Require(t, "swtpm", "tpm2_createprimary")
+	if !haveCmdTCTI() {
+		swtpmtest.SkipOrFail(t, "libtss2-tcti-cmd missing")
+	}
 
-	tpm := startSwtpm(t)
+	tpm := &swtpmConn{swtpmtest.Start(t).Dial(t)}
 	m := newManager(t, tpm)
 	sock, srv := serve(t, m, tpm)
 
