@@ -53,21 +53,11 @@ func (x *txn) finish() (tpm2.TPMRC, error) {
 		}
 	}
 
-	var gapped []uint32
 	sess := x.sess
 	x.sess = nil
-	for _, h := range sess {
-		rc, err := x.saveSession(h)
-		if err != nil {
-			return 0, err
-		}
-		switch rc {
-		case tpm2.TPMRCSuccess:
-		case tpm2.TPMRCContextGap:
-			gapped = append(gapped, h)
-		default:
-			note(rc)
-		}
+	gapped, err := x.saveSessions(sess, note)
+	if err != nil {
+		return 0, err
 	}
 	// Each regap moves the oldest saved session to the new end of the
 	// TPM's context window; a few are plenty for the sessions of one command.
@@ -79,21 +69,9 @@ func (x *txn) finish() (tpm2.TPMRC, error) {
 		if !ok {
 			break
 		}
-		var still []uint32
-		for _, h := range gapped {
-			rc, err := x.saveSession(h)
-			if err != nil {
-				return 0, err
-			}
-			switch rc {
-			case tpm2.TPMRCSuccess:
-			case tpm2.TPMRCContextGap:
-				still = append(still, h)
-			default:
-				note(rc)
-			}
+		if gapped, err = x.saveSessions(gapped, note); err != nil {
+			return 0, err
 		}
-		gapped = still
 	}
 	for _, h := range gapped {
 		if _, err := flushContext(x.t, h); err != nil {
@@ -104,6 +82,26 @@ func (x *txn) finish() (tpm2.TPMRC, error) {
 		note(tpm2.TPMRCContextGap)
 	}
 	return first, nil
+}
+
+// saveSessions saves each session (see saveSession) and returns those
+// that met TPM_RC_CONTEXT_GAP, still loaded; other failures go to note.
+func (x *txn) saveSessions(hs []uint32, note func(tpm2.TPMRC)) ([]uint32, error) {
+	var gapped []uint32
+	for _, h := range hs {
+		rc, err := x.saveSession(h)
+		if err != nil {
+			return nil, err
+		}
+		switch rc {
+		case tpm2.TPMRCSuccess:
+		case tpm2.TPMRCContextGap:
+			gapped = append(gapped, h)
+		default:
+			note(rc)
+		}
+	}
+	return gapped, nil
 }
 
 // saveSession saves a loaded session, which frees its TPM slot. A session
