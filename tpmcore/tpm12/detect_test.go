@@ -3,6 +3,7 @@ package tpm12
 import (
 	"encoding/binary"
 	"testing"
+	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 )
@@ -10,7 +11,7 @@ import (
 // TestIsTPM12Response sends a TPM 2.0 command to a real TPM 1.2 and to a
 // real TPM 2.0, and checks the answers tell them apart.
 func TestIsTPM12Response(t *testing.T) {
-	tr12 := startSwtpm12(t, owned).tpm(t)
+	tr12 := startSwtpm12(t, owned)
 	if _, err := (tpm2.GetRandom{BytesRequested: 8}).Execute(tr12); err == nil {
 		t.Fatal("TPM 1.2 answered TPM2_GetRandom without error")
 	}
@@ -22,7 +23,7 @@ func TestIsTPM12Response(t *testing.T) {
 		t.Errorf("TPM 1.2 answered TPM 2.0 command with success")
 	}
 
-	tr20 := startSwtpm(t, "", true).tpm(t)
+	tr20 := &tcpTPM{sw: swtpmtest.Start(t)}
 	if _, err := (tpm2.GetRandom{BytesRequested: 8}).Execute(tr20); err != nil {
 		t.Fatal(err)
 	}

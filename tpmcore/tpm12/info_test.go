@@ -8,7 +8,7 @@ import (
 )
 
 func TestGetInfoOwned(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	info, err := GetInfo(tr)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestGetInfoOwned(t *testing.T) {
 // TestLoadedHandles opens an OIAP session with a hand-built command and
 // checks LoadedHandles lists it, and no longer once it is flushed.
 func TestLoadedHandles(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	rsp, err := tr.Send([]byte{0, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x0A}) // TPM_OIAP
 	if err != nil {
 		t.Fatal(err)

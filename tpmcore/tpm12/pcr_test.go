@@ -51,7 +51,7 @@ func assertNothingLoaded(t *testing.T, tr *tcpTPM) {
 }
 
 func TestPCRReadExtendMeasure(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 
 	n, err := NumPCRs(tr)
 	if err != nil {
@@ -104,7 +104,7 @@ func TestPCRReadExtendMeasure(t *testing.T) {
 // TestCanExtendMatchesTPM checks the static locality-0 table against what
 // the TPM does for every PCR.
 func TestCanExtendMatchesTPM(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	d := sha1.Sum([]byte("x"))
 	for i := range MaxPCRs {
 		old, err := ReadPCR(tr, i)

@@ -7,7 +7,7 @@ import (
 )
 
 func TestRandom(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	for _, n := range []int{1, randomChunk, randomChunk + 1, 3000} {
 		a, b := make([]byte, n), make([]byte, n)
 		if err := Random(tr, a); err != nil {

@@ -37,7 +37,7 @@ func compositeSHA1(vals map[int][20]byte) [20]byte {
 var srkAuth = AuthFromPassword(make([]byte, 20))
 
 func TestSealUnsealPCR(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	key := bytes.Repeat([]byte{0xA5}, 32)
 
 	// Known state: PCR 0 and 16 are zero after startup; extend 16 once.
@@ -115,7 +115,7 @@ func TestSealUnsealPCR(t *testing.T) {
 }
 
 func TestSealNoPCRs(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	key := []byte("k")
 	s, err := SealKey(tr, srkAuth, nil, key)
 	if err != nil {
@@ -148,7 +148,7 @@ func TestSealNoPCRs(t *testing.T) {
 }
 
 func TestSealWrongAuth(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	wrong := WellKnownAuth
 	if _, err := SealKey(tr, wrong, []int{16}, []byte("key")); !errors.Is(err, ErrAuth) {
 		t.Fatalf("SealKey with wrong secret = %v, want ErrAuth", err)
@@ -165,7 +165,7 @@ func TestSealWrongAuth(t *testing.T) {
 }
 
 func TestUnsealForeignOrCorrupt(t *testing.T) {
-	tr := startSwtpm12(t, owned).tpm(t)
+	tr := startSwtpm12(t, owned)
 	s, err := SealKey(tr, srkAuth, []int{16}, []byte("key"))
 	if err != nil {
 		t.Fatal(err)
@@ -188,12 +188,12 @@ func TestUnsealForeignOrCorrupt(t *testing.T) {
 }
 
 func TestNotOwned(t *testing.T) {
-	trOwned := startSwtpm12(t, owned).tpm(t)
+	trOwned := startSwtpm12(t, owned)
 	s, err := SealKey(trOwned, srkAuth, nil, []byte("key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := startSwtpm12(t, unowned).tpm(t)
+	tr := startSwtpm12(t, unowned)
 	_, err = SealKey(tr, srkAuth, []int{16}, []byte("key"))
 	if !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("SealKey on unowned TPM = %v, want ErrNotOwned", err)

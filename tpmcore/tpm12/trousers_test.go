@@ -3,10 +3,8 @@ package tpm12
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
 
 // mux shares one TPM between tcsd and the test, one command at a time, as
@@ -46,16 +45,8 @@ func (m *mux) serve(l net.Listener) {
 			defer c.Close()
 			for {
 				c.SetDeadline(time.Now().Add(time.Minute))
-				hdr := make([]byte, 10)
-				if _, err := io.ReadFull(c, hdr); err != nil {
-					return
-				}
-				size := binary.BigEndian.Uint32(hdr[2:])
-				if size < 10 || size > 4096 {
-					return
-				}
-				cmd := append(hdr, make([]byte, size-10)...)
-				if _, err := io.ReadFull(c, cmd[10:]); err != nil {
+				cmd, err := swtpmtest.ReadFrame(c, 4096)
+				if err != nil {
 					return
 				}
 				rsp, err := m.Send(cmd)
@@ -79,14 +70,11 @@ type tcsd struct {
 // config and system PS file, its TPM being m (tcsd -e: TCP "device").
 func startTcsd(t *testing.T, m *mux) *tcsd {
 	t.Helper()
-	requireTools(t, "tcsd")
+	swtpmtest.Require(t, "tcsd")
 	tss, errU := user.Lookup("tss")
 	grp, errG := user.LookupGroup("tss")
 	if os.Geteuid() != 0 || errU != nil || errG != nil {
-		if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-			t.Fatal("tcsd needs root and the tss user and group, and TPMFS_TEST_REQUIRE=1")
-		}
-		t.Skip("tcsd needs root and the tss user and group")
+		swtpmtest.SkipOrFail(t, "tcsd needs root and the tss user and group")
 	}
 	uid, _ := strconv.Atoi(tss.Uid)
 	gid, _ := strconv.Atoi(grp.Gid)
@@ -103,10 +91,7 @@ func startTcsd(t *testing.T, m *mux) *tcsd {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePortPair()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := swtpmtest.FreePortPair(t)
 	conf := filepath.Join(dir, "tcsd.conf")
 	body := fmt.Sprintf("port = %d\nsystem_ps_file = %s\n", port, filepath.Join(dir, "system.data"))
 	if err := os.WriteFile(conf, []byte(body), 0o640); err != nil {
@@ -138,22 +123,8 @@ func startTcsd(t *testing.T, m *mux) *tcsd {
 			t.Logf("tcsd log:\n%s", log.String())
 		}
 	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("tcsd exited: %s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tcsd not listening on %d after %v", port, startTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := swtpmtest.WaitListening("tcp", "127.0.0.1:"+strconv.Itoa(port), exited, startTimeout); err != nil {
+		t.Fatalf("tcsd: %v\n%s", err, log.String())
 	}
 	return &tcsd{env: append(os.Environ(), "TSS_TCSD_HOSTNAME=127.0.0.1", "TSS_TCSD_PORT="+strconv.Itoa(port))}
 }
@@ -161,7 +132,7 @@ func startTcsd(t *testing.T, m *mux) *tcsd {
 // run runs a TrouSerS client tool against the daemon.
 func (d *tcsd) run(t *testing.T, stdin []byte, name string, args ...string) ([]byte, error) {
 	t.Helper()
-	requireTools(t, name)
+	swtpmtest.Require(t, name)
 	cmd := exec.Command(name, args...)
 	cmd.Env = d.env
 	cmd.Stdin = bytes.NewReader(stdin)
@@ -205,7 +176,7 @@ func versionFields(out []byte) map[string]string {
 // with the well-known secrets, and both seal and unseal beside each other
 // without disturbing the other.
 func TestTrouSerS(t *testing.T) {
-	m := &mux{tr: startSwtpm12(t, unowned).tpm(t)}
+	m := &mux{tr: startSwtpm12(t, unowned)}
 	d := startTcsd(t, m)
 
 	out, err := d.run(t, nil, "tpm_version")
