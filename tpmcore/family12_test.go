@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/sirupsen/logrus"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/sealing"
 	"tpmfs/tpmcore/tpm12"
@@ -49,7 +50,7 @@ func oiap(t *testing.T, tr clientTPM) uint32 {
 // srk_auth=file: holding 20 zero bytes (so the SRK secret is their
 // SHA-1, which is what swtpm_setup --srk-well-known sets).
 func TestTPM12Core(t *testing.T) {
-	port := startSwtpm12(t, true)
+	port := swtpmtest.Start12(t, true).Port
 	c, _ := newCore12(t, port, make([]byte, 20))
 	ctx := context.Background()
 
@@ -305,7 +306,7 @@ func testRawClient(t *testing.T, c *Core) {
 // ownership, and Seal fails with ErrNotOwned saying how; PCRs and the raw
 // channel work.
 func TestTPM12NotOwned(t *testing.T) {
-	c, hook := newCore12(t, startSwtpm12(t, false), nil)
+	c, hook := newCore12(t, swtpmtest.Start12(t, false).Port, nil)
 	warned := false
 	for _, e := range hook.AllEntries() {
 		warned = warned || e.Level == logrus.WarnLevel && strings.Contains(e.Message, "tpm_takeownership")
