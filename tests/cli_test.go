@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
 
 // daemonize runs tpmfs without -f (the default: daemonise) and returns
@@ -28,7 +29,7 @@ func daemonize(t *testing.T, args ...string) (string, error) {
 
 func TestMountFailsCleanly(t *testing.T) {
 	require(t)
-	dead := freePort(t) // nothing listens there
+	dead := swtpmtest.FreePortPair(t) // nothing listens there
 	cases := []struct {
 		name, want string
 		args       []string

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
 
 // proxyMode is how the fault proxy treats each command.
@@ -50,7 +51,7 @@ func startProxy(t *testing.T, upstream int) *faultProxy {
 	t.Helper()
 	p := &faultProxy{upstream: upstream, conns: map[net.Conn]bool{}}
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := swtpmtest.FreePortPair(t)
 		data, err1 := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		ctrl, err2 := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
 		if err1 == nil && err2 == nil {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // tpmfsBin is the binary under test, built once by TestMain.
@@ -33,102 +34,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build tpmfs:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := swtpmtest.RunMain(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// require skips when tool is missing, or fails under TPMFS_TEST_REQUIRE=1.
+// require skips when a tool is missing or the tests are not root, or
+// fails under TPMFS_TEST_REQUIRE=1.
 func require(t *testing.T, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-				t.Fatalf("%s is required (TPMFS_TEST_REQUIRE=1): %v", tool, err)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	swtpmtest.Require(t, tools...)
 	if os.Geteuid() != 0 {
-		if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-			t.Fatal("end-to-end tests need root (TPMFS_TEST_REQUIRE=1)")
-		}
-		t.Skip("end-to-end tests need root to mount")
+		swtpmtest.SkipOrFail(t, "end-to-end tests need root to mount")
 	}
 }
-
-// freePort returns a port with port+1 also free (swtpm's control channel).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
-// swtpm is a running swtpm TPM 2.0 with its own state directory.
-type swtpm struct {
-	Port  int
-	State string
-	cmd   *exec.Cmd
-}
-
-// Source is the tpmfs SOURCE for this swtpm.
-func (s *swtpm) Source() string { return fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", s.Port) }
-
-// TCTI is the tpm2-tools -T argument for this swtpm.
-func (s *swtpm) TCTI() string { return fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", s.Port) }
-
-func startSwtpm(t *testing.T) *swtpm {
-	t.Helper()
-	require(t, "swtpm")
-	s := &swtpm{State: t.TempDir()}
-	s.start(t, freePort(t))
-	return s
-}
-
-// start (re)starts swtpm on port with the same state directory.
-func (s *swtpm) start(t *testing.T, port int) {
-	t.Helper()
-	s.Port = port
-	s.cmd = exec.Command("swtpm", "socket", "--tpm2",
-		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
-		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
-		"--tpmstate", "dir="+s.State,
-		"--flags", "not-need-init,startup-clear")
-	s.cmd.Stderr = os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start swtpm: %v", err)
-	}
-	cmd := s.cmd
-	t.Cleanup(func() { stopProcess(cmd) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port+1), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("swtpm on port %d not ready: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop ends this swtpm (it serves one client, so tools run after).
-func (s *swtpm) stop() { stopProcess(s.cmd) }
 
 // stopProcess ends a process we started, by pid, and reaps it.
 func stopProcess(cmd *exec.Cmd) {

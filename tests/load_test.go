@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -205,7 +206,7 @@ func rawSession(path string, key, flush bool) error {
 // computed here, and the daemon's memory, threads and descriptors back
 // near where they were after a warm-up.
 func TestLoad(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source(), "state="+t.TempDir())
 	for _, obj := range []string{"w0", "w1"} {
 		sealSecret(t, m, obj, []byte("initial"))

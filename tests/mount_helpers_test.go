@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
 
 // These tests mount the way admins do: mount(8) and fstab through
@@ -23,16 +24,8 @@ func requireMountHelper(t *testing.T) {
 	t.Helper()
 	require(t, "mount", "umount")
 	if _, err := os.Stat(mountFuse3()); err != nil {
-		skipOrFailf(t, "mount.fuse3 (package fuse3) is not installed")
+		swtpmtest.SkipOrFail(t, "mount.fuse3 (package fuse3) is not installed")
 	}
-}
-
-func skipOrFailf(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // requireGroup skips without the group the contrib examples name.
@@ -40,7 +33,7 @@ func requireGroup(t *testing.T, name string) uint32 {
 	t.Helper()
 	g, err := user.LookupGroup(name)
 	if err != nil {
-		skipOrFailf(t, "group %s: %v (Debian's tpm-udev creates it)", name, err)
+		swtpmtest.SkipOrFail(t, "group %s: %v (Debian's tpm-udev creates it)", name, err)
 	}
 	return uint32(atoi(g.Gid))
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"tpmfs/internal/swtpmtest"
 )
 
 var bankHashes = map[string]crypto.Hash{
@@ -55,7 +56,7 @@ func readPCR(t *testing.T, path string) string {
 
 func TestSwtpmExtendDigest(t *testing.T) {
 	require(t, "tpm2_pcrread")
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source())
 	path := m.Path("pcrs", "sha256", "16")
 	old := readPCR(t, path)
@@ -82,7 +83,7 @@ func TestSwtpmExtendDigest(t *testing.T) {
 
 func TestSwtpmEventEveryBankLikePcrevent(t *testing.T) {
 	require(t, "tpm2_pcrread", "tpm2_pcrevent")
-	ours, ref := startSwtpm(t), startSwtpm(t)
+	ours, ref := swtpmtest.Start(t), swtpmtest.Start(t)
 	m := mountTPM(t, ours.Source())
 	small := []byte("boot component v1\n")
 	big := make([]byte, 5000) // over PCR_Event's 1024 bytes
@@ -127,7 +128,7 @@ func TestSwtpmEventEveryBankLikePcrevent(t *testing.T) {
 }
 
 func TestBadDigestsChangeNothing(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source())
 	path := m.Path("pcrs", "sha256", "16")
 	before := readPCR(t, path)
@@ -210,7 +211,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestReadSeesExtendFromElsewhere(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source())
 	path := m.Path("pcrs", "sha256", "16")
 	f, err := os.Open(path)
@@ -242,7 +243,7 @@ func TestRandomStreams(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			source := src
 			if src == "swtpm" {
-				source = startSwtpm(t).Source()
+				source = swtpmtest.Start(t).Source()
 			}
 			m := mountTPM(t, source)
 			out := sh(t, "head -c 1048576 "+m.Path("random")+" | wc -c")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"tpmfs/internal/swtpmtest"
 )
 
 // TestPermSealedObjectsPrivate: with seal_mode=1777 every user seals
@@ -15,7 +16,7 @@ import (
 // read or remove them, root can; owners share on purpose with chmod and
 // chgrp; owners and modes survive a remount.
 func TestPermSealedObjectsPrivate(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	opts := []string{"allow_other", "state=" + state, "seal_mode=1777"}
 	m := mountShared(t, tpm.Source(), opts...)
@@ -108,7 +109,7 @@ func TestPermSealedObjectsPrivate(t *testing.T) {
 
 // TestPermReadOnly: ro refuses every change with EROFS, and reads work.
 func TestPermReadOnly(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	m := mountTPM(t, tpm.Source(), "state="+state)
 	sh(t, "mkdir "+m.Path("seal", "x")+" && echo secret > "+m.Path("seal", "x", "data"))

@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -166,7 +165,7 @@ var zeroPCR = strings.Repeat("0", 64)
 // it: the next operation works, with no restart of tpmfs. Each
 // transition is logged once.
 func TestSwtpmKilledAndRestarted(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source(), "state="+t.TempDir())
 	dev := mountTPM(t, "device:"+m.Path("tpmrm0"), "state="+t.TempDir())
 	secret := []byte("survives the restart")
@@ -175,14 +174,14 @@ func TestSwtpmKilledAndRestarted(t *testing.T) {
 	d := make([]byte, 32)
 	rand.Read(d)
 
-	tpm.stop()
+	tpm.Stop()
 	ops := append(userOps(m, "k", d), userOps(dev, "k", d)...)
 	worst := expectEIO(t, "swtpm killed", runAll(t, ops))
 	t.Logf("swtpm killed: %d operations failed with EIO, the slowest after %v", len(ops), worst)
 	m.alive(t)
 	dev.alive(t)
 
-	tpm.start(t, tpm.Port)
+	tpm.Restart(t)
 	// The very next operation works: a fresh TPM, PCRs reset.
 	if got := readPCR(t, m.Path("pcrs", "sha256", "16")); got != zeroPCR {
 		t.Errorf("pcr 16 after the restart = %s, want zeros", got)
@@ -199,8 +198,8 @@ func TestSwtpmKilledAndRestarted(t *testing.T) {
 
 	// A restart without Startup (as after a power cycle) is started by
 	// tpmfs itself, again on the next operation.
-	tpm.stop()
-	startSwtpmNoStartup(t, tpm)
+	tpm.Stop()
+	tpm.RestartWithoutStartup(t)
 	if got := readPCR(t, m.Path("pcrs", "sha256", "16")); got != zeroPCR {
 		t.Errorf("pcr 16 after a restart without startup = %s, want zeros", got)
 	}
@@ -217,46 +216,13 @@ func TestSwtpmKilledAndRestarted(t *testing.T) {
 	}
 }
 
-// startSwtpmNoStartup restarts s on its port and state without
-// startup-clear: the TPM refuses everything until someone sends Startup.
-func startSwtpmNoStartup(t *testing.T, s *swtpm) {
-	t.Helper()
-	s.cmd = exec.Command("swtpm", "socket", "--tpm2",
-		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port),
-		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port+1),
-		"--tpmstate", "dir="+s.State, "--flags", "not-need-init")
-	s.cmd.Stderr = os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := s.cmd
-	t.Cleanup(func() { stopProcess(cmd) })
-	waitPort(t, s.Port+1)
-}
-
-func waitPort(t *testing.T, port int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := dialTCP(port)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %d not ready: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A TPM that stalls, hangs up, truncates, garbles or asks to retry for
 // ever: every operation fails with EIO within the bound, the daemon stays
 // up, nothing is corrupted (a PCR is either extended or not, a failed
 // seal leaves the old secret), and once the TPM behaves the next
 // operation works.
 func TestFaultyTPMOnTheWire(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	p := startProxy(t, tpm.Port)
 	m := mountTPM(t, p.Source(), "state="+t.TempDir())
 	secret := []byte("the old secret")
@@ -306,8 +272,4 @@ func TestFaultyTPMOnTheWire(t *testing.T) {
 			t.Errorf("%s: logged %d×down and %d×up, want 1 each:\n%s", mode, down, up, log)
 		}
 	}
-}
-
-func dialTCP(port int) (net.Conn, error) {
-	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 }

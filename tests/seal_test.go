@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
 
 // mountSeal mounts tpm with a state directory of the test's own.
@@ -21,7 +22,7 @@ func mountSeal(t *testing.T, source, state string, opts ...string) *mount {
 }
 
 func TestSealRoundTripSizes(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	m := mountSeal(t, tpm.Source(), state)
 	secrets := map[string][]byte{}
@@ -106,7 +107,7 @@ func TestSealRoundTripSizes(t *testing.T) {
 
 func TestSealPolicy(t *testing.T) {
 	require(t, "tpm2_createpolicy")
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	m := mountSeal(t, tpm.Source(), state)
 	for _, n := range []string{"bound", "free"} {
@@ -176,7 +177,7 @@ func TestSealPolicy(t *testing.T) {
 }
 
 func TestSealOtherTPMCannotOpen(t *testing.T) {
-	first, second := startSwtpm(t), startSwtpm(t)
+	first, second := swtpmtest.Start(t), swtpmtest.Start(t)
 	state := t.TempDir()
 	m := mountSeal(t, first.Source(), state)
 	os.Mkdir(m.Path("seal", "k"), 0o700)
@@ -195,7 +196,7 @@ func TestSealOtherTPMCannotOpen(t *testing.T) {
 }
 
 func TestSealSurvivesKill9(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	versions := map[string]bool{}
 	for round := 0; round < 3; round++ {

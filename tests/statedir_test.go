@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"tpmfs/internal/swtpmtest"
 )
 
 // mountTmpfs mounts a small tmpfs on dir until the test ends (after the
@@ -43,7 +44,7 @@ func fillDisk(t *testing.T, path string) {
 // fails with EIO and the old secret stays; once there is room (or write
 // access) again, sealing works, with no restart.
 func TestSealStateDirFullOrReadOnly(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	mountTmpfs(t, state, "size=256k,mode=0700")
 	m := mountTPM(t, tpm.Source(), "state="+state)
@@ -100,7 +101,7 @@ func TestSealStateDirFullOrReadOnly(t *testing.T) {
 // A corrupt or tampered state file gives EIO for its object, and only
 // for it: the other objects, the listing and the daemon carry on.
 func TestCorruptStateFileIsolated(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
 	m := mountTPM(t, tpm.Source(), "state="+state)
 	good := []byte("the good secret")

@@ -6,129 +6,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
-
-// tpm12States holds TPM 1.2 states manufactured once per test run (key
-// generation takes a second or two) and copied for each swtpm. They live
-// beside the test binary's tpmfs, which TestMain removes at the end.
-var tpm12States struct {
-	sync.Mutex
-	dirs map[bool]string // by owned
-}
-
-// tpm12State returns a TPM 1.2 state with an EK, and with owned an owner
-// whose SRK secret is what swtpm_setup's --srk-well-known makes of 20
-// zero bytes: their SHA-1, as from a password (not TrouSerS' -z secret).
-func tpm12State(t *testing.T, owned bool) string {
-	t.Helper()
-	require(t, "swtpm", "swtpm_setup")
-	tpm12States.Lock()
-	defer tpm12States.Unlock()
-	if d, ok := tpm12States.dirs[owned]; ok {
-		return d
-	}
-	dir := filepath.Join(filepath.Dir(tpmfsBin), fmt.Sprintf("tpm12-owned-%v", owned))
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--tpm-state", dir, "--createek"}
-	if owned {
-		args = append(args, "--take-ownership", "--owner-well-known", "--srk-well-known")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "swtpm_setup", args...).CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		t.Fatalf("swtpm_setup %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	if tpm12States.dirs == nil {
-		tpm12States.dirs = map[bool]string{}
-	}
-	tpm12States.dirs[owned] = dir
-	return dir
-}
-
-// startSwtpm12 runs swtpm as a TPM 1.2 (no --tpm2) on a copy of a
-// manufactured state: owned (see tpm12State) or, as from the factory,
-// unowned. It is stopped by pid at cleanup.
-func startSwtpm12(t *testing.T, owned bool) *swtpm {
-	t.Helper()
-	from := tpm12State(t, owned)
-	s := &swtpm{State: t.TempDir()}
-	ents, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(s.State, e.Name()), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A port found free may be taken before swtpm binds it: then swtpm
-	// exits, and another port is tried.
-	for range 5 {
-		s.Port = freePort(t)
-		cmd := exec.Command("swtpm", "socket",
-			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port),
-			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port+1),
-			"--tpmstate", "dir="+s.State,
-			"--flags", "not-need-init,startup-clear")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start swtpm: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		if listening(s.Port+1, exited) {
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				select {
-				case <-exited:
-				case <-time.After(10 * time.Second):
-					t.Errorf("swtpm pid %d did not exit", cmd.Process.Pid)
-				}
-			})
-			return s
-		}
-		cmd.Process.Kill()
-		<-exited
-	}
-	t.Fatal("swtpm (TPM 1.2) did not start")
-	return nil
-}
-
-// listening polls until 127.0.0.1:port accepts (true), or the process
-// exits or 10s pass (false).
-func listening(port int, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
 
 // tcsd is TrouSerS' daemon running on a mount's tpmrm0, which a private
 // mount namespace shows it as /dev/tpm0.
@@ -148,10 +35,7 @@ func startTcsd(t *testing.T, m *mount) *tcsd {
 	tss, errU := user.Lookup("tss")
 	grp, errG := user.LookupGroup("tss")
 	if errU != nil || errG != nil {
-		if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-			t.Fatalf("tcsd needs the tss user and group (TPMFS_TEST_REQUIRE=1): %v %v", errU, errG)
-		}
-		t.Skip("tcsd needs the tss user and group")
+		swtpmtest.SkipOrFail(t, "tcsd needs the tss user and group: %v %v", errU, errG)
 	}
 	uid, _ := strconv.Atoi(tss.Uid)
 	gid, _ := strconv.Atoi(grp.Gid)
@@ -165,7 +49,7 @@ func startTcsd(t *testing.T, m *mount) *tcsd {
 	if err := os.Chown(ps, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := swtpmtest.FreePortPair(t)
 	conf := filepath.Join(dir, "tcsd.conf")
 	body := fmt.Sprintf("port = %d\nsystem_ps_file = %s\n", port, filepath.Join(ps, "system.data"))
 	if err := os.WriteFile(conf, []byte(body), 0o640); err != nil {
@@ -195,8 +79,8 @@ func startTcsd(t *testing.T, m *mount) *tcsd {
 			t.Logf("tcsd log:\n%s", d.log.String())
 		}
 	})
-	if !listening(port, d.done) {
-		t.Fatalf("tcsd not listening on %d\n%s", port, d.log.String())
+	if err := swtpmtest.WaitListening("tcp", "127.0.0.1:"+strconv.Itoa(port), d.done, 10*time.Second); err != nil {
+		t.Fatalf("tcsd: %v\n%s", err, d.log.String())
 	}
 	d.env = append(os.Environ(), "TSS_TCSD_HOSTNAME=127.0.0.1", "TSS_TCSD_PORT="+strconv.Itoa(port))
 	return d

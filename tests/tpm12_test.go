@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"tpmfs/internal/swtpmtest"
 )
 
 // infoFields reads the info file's "key: value" lines.
@@ -43,7 +44,7 @@ func composite16(pcr16Hex string) string {
 // random stream, sealing refused with a clear log line, and tpmrm0 with
 // one opener at a time.
 func TestTPM12Tree(t *testing.T) {
-	tpm := startSwtpm12(t, false)
+	tpm := swtpmtest.Start12(t, false)
 	m := mountTPM(t, tpm.Source(), "state="+t.TempDir())
 
 	info := infoFields(t, m)
@@ -134,7 +135,7 @@ func TestTPM12Tree(t *testing.T) {
 // TrouSerS for its own blob.
 func TestTPM12TrouSerS(t *testing.T) {
 	require(t, "tpm_version", "tpm_takeownership", "tpm_sealdata", "tpm_unsealdata")
-	tpm := startSwtpm12(t, false)
+	tpm := swtpmtest.Start12(t, false)
 	m := mountTPM(t, tpm.Source(), "state="+t.TempDir())
 	d := startTcsd(t, m)
 
@@ -239,7 +240,7 @@ func TestTPM12TrouSerS(t *testing.T) {
 // --srk-well-known took ownership with SHA-1 of 20 zero bytes, so a file
 // of 20 zero bytes opens it, and the default well-known secret does not.
 func TestTPM12SRKAuthFile(t *testing.T) {
-	tpm := startSwtpm12(t, true)
+	tpm := swtpmtest.Start12(t, true)
 	secretFile := t.TempDir() + "/srk"
 	if err := os.WriteFile(secretFile, make([]byte, 20), 0o600); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -22,7 +23,7 @@ func tcti(m *mount) string { return "device:" + m.Path("tpmrm0") }
 
 func TestTpmrm0WithTpm2Tools(t *testing.T) {
 	require(t, "tpm2_createprimary", "tpm2_unseal", "tpm2_getcap")
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source())
 	T := tcti(m)
 	if out := run(t, "tpm2_getrandom", "-T", T, "--hex", "16"); len(strings.TrimSpace(out)) != 32 {
@@ -63,7 +64,7 @@ func TestTpmrm0WithTpm2Tools(t *testing.T) {
 
 func TestTpmrm0ParallelClients(t *testing.T) {
 	require(t, "tpm2_createprimary", "tpm2_unseal")
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	m := mountTPM(t, tpm.Source())
 	T := tcti(m)
 	var wg sync.WaitGroup
@@ -182,7 +183,7 @@ func TestTpmrm0RefusesBadCommands(t *testing.T) {
 // A second tpmfs whose SOURCE is the first mount's tpmrm0 exercises the
 // character-device backend (no kernel TPM exists on these machines).
 func TestDeviceBackendOverTpmrm0(t *testing.T) {
-	tpm := startSwtpm(t)
+	tpm := swtpmtest.Start(t)
 	first := mountTPM(t, tpm.Source())
 	second := mountTPM(t, "device:"+first.Path("tpmrm0"), "state="+t.TempDir())
 	if got, want := readPCR(t, second.Path("pcrs", "sha256", "16")), readPCR(t, first.Path("pcrs", "sha256", "16")); got != want {
