@@ -66,9 +66,6 @@ func (c *Core) manager() (*rm.Manager, error) {
 // response. Malformed commands get a TPM error response; the error is
 // only for an unreachable TPM.
 func (cl *Client) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
-	if cl.space == nil {
-		return cl.transmit12(ctx, cmd)
-	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {
@@ -77,14 +74,26 @@ func (cl *Client) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	ctx, cancel := cl.c.rawContext(ctx, cmd)
 	defer cancel()
 	var rsp []byte
-	err := cl.c.q.do(ctx, func(t transport.TPM) (err error) {
-		rsp, err = cl.c.rm.Transmit(t, cl.space, cmd)
-		return err
-	})
+	var err error
+	if cl.space == nil {
+		rsp, err = cl.transmit12(ctx, cmd)
+	} else {
+		rsp, err = cl.transmitInSpace(ctx, cmd)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("raw command: %w", err)
 	}
 	return rsp, nil
+}
+
+// transmitInSpace runs cmd through the resource manager, in the client's
+// space.
+func (cl *Client) transmitInSpace(ctx context.Context, cmd []byte) (rsp []byte, err error) {
+	err = cl.c.q.do(ctx, func(t transport.TPM) (err error) {
+		rsp, err = cl.c.rm.Transmit(t, cl.space, cmd)
+		return err
+	})
+	return rsp, err
 }
 
 // Close flushes everything the client's space holds in the TPM.

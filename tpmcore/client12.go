@@ -26,23 +26,12 @@ func (c *Core) newClient12() (*Client, error) {
 }
 
 // transmit12 sends one command as it is and returns the TPM's answer.
-func (cl *Client) transmit12(ctx context.Context, cmd []byte) ([]byte, error) {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if cl.closed {
-		return nil, ErrClosed
-	}
-	ctx, cancel := cl.c.rawContext(ctx, cmd)
-	defer cancel()
-	var rsp []byte
-	err := cl.c.do12(ctx, false, func(t transport.TPM) (err error) {
+func (cl *Client) transmit12(ctx context.Context, cmd []byte) (rsp []byte, err error) {
+	err = cl.c.do12(ctx, false, func(t transport.TPM) (err error) {
 		rsp, err = t.Send(cmd)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("raw command: %w", err)
-	}
-	return rsp, nil
+	return rsp, err
 }
 
 // close12 frees the channel for the next opener. What the TSS left in
