@@ -58,12 +58,13 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 	if len(secret) > MaxSecret {
 		return nil, fmt.Errorf("seal %s: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecret)
 	}
-	if c.v12 != nil {
-		return c.seal12(ctx, name, sel, secret)
-	}
 	var obj *Sealed
 	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
-		obj, err = sealing.Seal(t, c.opts.OwnerAuth, name, sel, secret)
+		if c.v12 != nil {
+			obj, err = sealing.Seal12(t, c.v12.srkAuth, name, sel, secret)
+		} else {
+			obj, err = sealing.Seal(t, c.opts.OwnerAuth, name, sel, secret)
+		}
 		return err
 	})
 	if err != nil {
@@ -75,12 +76,13 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 // Unseal returns the secret of object name if the TPM's PCRs satisfy its
 // policy (ErrPolicy, with a *PolicyError, otherwise).
 func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, error) {
-	if c.v12 != nil {
-		return c.unseal12(ctx, name, obj)
-	}
 	var secret []byte
 	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
-		secret, err = sealing.Unseal(t, c.opts.OwnerAuth, name, obj)
+		if c.v12 != nil {
+			secret, err = sealing.Unseal12(t, c.v12.srkAuth, name, obj)
+		} else {
+			secret, err = sealing.Unseal(t, c.opts.OwnerAuth, name, obj)
+		}
 		return err
 	})
 	if err != nil {
@@ -91,12 +93,13 @@ func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, er
 
 // Reseal seals the secret of obj anew under sel; the old policy must hold.
 func (c *Core) Reseal(ctx context.Context, name string, obj *Sealed, sel Selection) (*Sealed, error) {
-	if c.v12 != nil {
-		return c.reseal12(ctx, name, obj, sel)
-	}
 	var out *Sealed
 	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
-		out, err = sealing.Reseal(t, c.opts.OwnerAuth, name, obj, sel)
+		if c.v12 != nil {
+			out, err = sealing.Reseal12(t, c.v12.srkAuth, name, obj, sel)
+		} else {
+			out, err = sealing.Reseal(t, c.opts.OwnerAuth, name, obj, sel)
+		}
 		return err
 	})
 	if err != nil {
@@ -106,12 +109,17 @@ func (c *Core) Reseal(ctx context.Context, name string, obj *Sealed, sel Selecti
 }
 
 // sealJob runs a seal operation as one exclusive queue job, so no other
-// command lands between its create, load and flush.
+// command lands between its create, load and flush (on a TPM 1.2, no
+// TSS command between its OSAP and its Seal or Unseal), and maps its
+// errors to tpmcore's sentinels.
 func (c *Core) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, sealTimeout)
 		defer cancel()
+	}
+	if c.v12 != nil {
+		return sealErr12(c.do12(ctx, true, fn))
 	}
 	err := c.q.do(ctx, fn)
 	switch {
