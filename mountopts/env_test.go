@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // fakeEnv is a deterministic Env: a non-root user with two known users
@@ -52,7 +54,7 @@ func readIDs(t *testing.T, path string) map[string]uint32 {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		skipOrFail(t, "no %s: %v", path, err)
+		swtpmtest.SkipOrFail(t, "no %s: %v", path, err)
 	}
 	defer f.Close()
 	ids := map[string]uint32{}
@@ -116,14 +118,4 @@ func TestParseUsesProcessEnv(t *testing.T) {
 	if cfg.StateDir != want {
 		t.Errorf("StateDir = %q, want %q", cfg.StateDir, want)
 	}
-}
-
-// skipOrFail skips a test that lacks a tool, or fails it when
-// TPMFS_TEST_REQUIRE=1 demands every test run.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }

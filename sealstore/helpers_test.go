@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tpmfs/internal/swtpmtest"
 	"tpmfs/tpmcore/sealing"
 )
 
@@ -64,24 +65,13 @@ func bareRecord(name string) *Record {
 	}
 }
 
-// needPrivilege skips a test that needs root's mount powers, unless
-// TPMFS_TEST_REQUIRE=1 makes that a failure.
-func needPrivilege(t *testing.T, what string, err error) {
-	t.Helper()
-	msg := what + ": " + err.Error()
-	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // mountTmpfs mounts a tmpfs of the given size on a fresh temp dir and
 // unmounts it in cleanup.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=0700"); err != nil {
-		needPrivilege(t, "mount tmpfs", err)
+		swtpmtest.SkipOrFail(t, "mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { unmount(t, dir) })
 	return dir
@@ -92,7 +82,7 @@ func mountTmpfs(t *testing.T, size string) string {
 func bindReadOnly(t *testing.T, dir string) (undo func()) {
 	t.Helper()
 	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
-		needPrivilege(t, "bind mount", err)
+		swtpmtest.SkipOrFail(t, "bind mount: %v", err)
 	}
 	done := false
 	undo = func() {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // startReporter starts /bin/sh running script with the write end of a
@@ -25,7 +27,7 @@ func startReporter(t *testing.T, script string) (*exec.Cmd, *os.File) {
 	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {
-		skipOrFail(t, "no /bin/sh: %v", err)
+		swtpmtest.SkipOrFail(t, "no /bin/sh: %v", err)
 	}
 	w.Close()
 	t.Cleanup(func() {
@@ -143,7 +145,7 @@ func TestChildCommandFds(t *testing.T) {
 	defer r.Close()
 	cmd := childCommand("/bin/sh", []string{"-c", script}, fmt.Sprintf("/dev/fd/%d", n), w)
 	if err := cmd.Start(); err != nil {
-		skipOrFail(t, "no /bin/sh: %v", err)
+		swtpmtest.SkipOrFail(t, "no /bin/sh: %v", err)
 	}
 	w.Close()
 	fuseW.Close()

@@ -162,13 +162,3 @@ func TestClosedStdFds(t *testing.T) {
 		t.Errorf("fds 0-2 closed, bad option: exit %d, want 2", code)
 	}
 }
-
-// skipOrFail skips a test that lacks a tool, or fails it when
-// TPMFS_TEST_REQUIRE=1 demands every test run.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("TPMFS_TEST_REQUIRE") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}

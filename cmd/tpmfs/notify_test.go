@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // listenNotify opens a datagram socket like a service manager's.
@@ -54,7 +56,7 @@ func TestNotifyAbstract(t *testing.T) {
 	// abstract names with a leading '@', and no file of that name exists.
 	unix, err := os.ReadFile("/proc/net/unix")
 	if err != nil {
-		skipOrFail(t, "no /proc/net/unix: %v", err)
+		swtpmtest.SkipOrFail(t, "no /proc/net/unix: %v", err)
 	}
 	if !strings.Contains(string(unix), " "+name+"\n") {
 		t.Fatalf("%s not listed as an abstract socket in /proc/net/unix", name)
