@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+
 	"tpmfs/internal/swtpmtest"
 )
 

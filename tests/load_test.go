@@ -14,10 +14,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // procStats is what /proc shows of the daemon.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
 	"tpmfs/internal/swtpmtest"
 )
 

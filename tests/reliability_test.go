@@ -11,10 +11,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // failBound is the contract: an operation on a TPM that stopped answering

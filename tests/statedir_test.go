@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
 	"tpmfs/internal/swtpmtest"
 )
 

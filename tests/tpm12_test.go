@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
 	"tpmfs/internal/swtpmtest"
 )
 

@@ -12,10 +12,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // tcti is the tpm2-tools -T argument for a mount's raw device.

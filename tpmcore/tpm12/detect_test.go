@@ -3,9 +3,10 @@ package tpm12
 import (
 	"encoding/binary"
 	"testing"
-	"tpmfs/internal/swtpmtest"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // TestIsTPM12Response sends a TPM 2.0 command to a real TPM 1.2 and to a

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+
 	"tpmfs/internal/swtpmtest"
 )
 
