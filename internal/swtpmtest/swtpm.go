@@ -1,13 +1,11 @@
 package swtpmtest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +41,7 @@ type Swtpm struct {
 	tpm12  bool
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    lockedBuffer // swtpm's output, shown when the test fails
+	log    string // file of swtpm's output, shown when the test fails
 }
 
 // Start runs a fresh TPM 2.0 swtpm on TCP; see StartWith.
@@ -66,18 +64,18 @@ func Start12(t testing.TB, owned bool) *Swtpm {
 func StartWith(t testing.TB, o Options) *Swtpm {
 	t.Helper()
 	Require(t, "swtpm")
-	s := &Swtpm{State: t.TempDir(), t: t, tpm12: o.TPM12}
+	dir := t.TempDir()
+	s := &Swtpm{State: t.TempDir(), t: t, tpm12: o.TPM12, log: filepath.Join(dir, "swtpm.log")}
 	if o.From != "" {
 		copyFiles(t, o.From, s.State)
 	}
 	t.Cleanup(func() {
 		s.Stop()
-		if t.Failed() && s.log.Len() > 0 {
-			t.Logf("swtpm output:\n%s", s.log.String())
+		if out := s.output(); t.Failed() && out != "" {
+			t.Logf("swtpm output:\n%s", out)
 		}
 	})
 	if o.Unix {
-		dir := t.TempDir()
 		s.Sock, s.Ctrl = filepath.Join(dir, "sock"), filepath.Join(dir, "ctrl")
 		if err := s.run(true); err != nil {
 			t.Fatalf("start swtpm: %v", err)
@@ -176,23 +174,29 @@ func (s *Swtpm) run(startup bool) error {
 		network = "tcp"
 		data, ctrl = "127.0.0.1:"+strconv.Itoa(s.Port), "127.0.0.1:"+strconv.Itoa(s.Port+1)
 	}
+	log, err := os.OpenFile(s.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command("swtpm", args...)
-	cmd.Stdout, cmd.Stderr = &s.log, &s.log
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = log, log
+	err = cmd.Start()
+	log.Close() // swtpm has its own descriptor
+	if err != nil {
 		return err
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	// Both channels: which one swtpm binds last is its own business. A
 	// probe of the one-client data channel is closed at once.
-	err := WaitListening(network, ctrl, exited, startTimeout)
+	err = WaitListening(network, ctrl, exited, startTimeout)
 	if err == nil {
 		err = WaitListening(network, data, exited, startTimeout)
 	}
 	if err != nil {
 		cmd.Process.Kill()
 		<-exited
-		return fmt.Errorf("swtpm %v: %w\n%s", args, err, s.log.String())
+		return fmt.Errorf("swtpm %v: %w\n%s", args, err, s.output())
 	}
 	s.cmd, s.exited = cmd, exited
 	return nil
@@ -219,26 +223,8 @@ func copyFiles(t testing.TB, from, to string) {
 	}
 }
 
-// lockedBuffer is written by exec's copying goroutine and read by tests.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
+// output is what swtpm has written so far, in all its runs.
+func (s *Swtpm) output() string {
+	b, _ := os.ReadFile(s.log)
+	return string(b)
 }
