@@ -114,8 +114,13 @@ func (m *mount) Stderr() string { return m.stderr.String() }
 // waitLog waits (bounded) until the daemon's log contains s: the log
 // reaches us through a pipe, a little after the operation returned.
 func (m *mount) waitLog(s string) bool {
+	return m.waitLogFor(func(log string) bool { return strings.Contains(log, s) })
+}
+
+// waitLogFor waits (bounded) until ok holds for the daemon's log.
+func (m *mount) waitLogFor(ok func(log string) bool) bool {
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(m.Stderr(), s) {
+	for !ok(m.Stderr()) {
 		if time.Now().After(deadline) {
 			return false
 		}

@@ -178,16 +178,19 @@ func checkGetRandomResponse(t *testing.T, hexRsp string) {
 	}
 }
 
-// logLine returns the first daemon log line that holds every one of subs.
-func logLine(m *mount, subs ...string) (string, bool) {
-	for _, line := range strings.Split(m.Stderr(), "\n") {
-		all := true
-		for _, s := range subs {
-			all = all && strings.Contains(line, s)
+// hasLogLine reports whether a daemon log line holds every one of subs,
+// waiting for it as waitLog does.
+func hasLogLine(m *mount, subs ...string) bool {
+	return m.waitLogFor(func(log string) bool {
+		for _, line := range strings.Split(log, "\n") {
+			all := true
+			for _, s := range subs {
+				all = all && strings.Contains(line, s)
+			}
+			if all {
+				return true
+			}
 		}
-		if all {
-			return line, true
-		}
-	}
-	return "", false
+		return false
+	})
 }

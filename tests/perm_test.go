@@ -58,11 +58,11 @@ func TestPermDefaultPolicy(t *testing.T) {
 		root.refused(t, syscall.EPERM, "chown 1:1 "+m.Path(p))
 		logPath := "path=" + p
 		if opt, ok := options[p]; ok {
-			if _, found := logLine(m, "chmod refused", logPath, opt); !found {
+			if !hasLogLine(m, "chmod refused", logPath, opt) {
 				t.Errorf("no log line for chmod of %s naming %s:\n%s", p, opt, m.Stderr())
 			}
 		}
-		if _, found := logLine(m, "chown refused", logPath, "uid="); !found {
+		if !hasLogLine(m, "chown refused", logPath, "uid=") {
 			t.Errorf("no log line for chown of %s naming uid=:\n%s", p, m.Stderr())
 		}
 	}

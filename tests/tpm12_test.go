@@ -114,7 +114,7 @@ func TestTPM12Tree(t *testing.T) {
 	if err := writeFile(m.Path("seal", "s", "data"), []byte("x")); !errors.Is(err, syscall.EIO) {
 		t.Errorf("seal on an unowned TPM: %v, want EIO", err)
 	}
-	if !strings.Contains(m.Stderr(), "take ownership") || !strings.Contains(m.Stderr(), "tpm_takeownership") {
+	if !m.waitLog("take ownership") || !m.waitLog("tpm_takeownership") {
 		t.Errorf("no log line telling to take ownership:\n%s", m.Stderr())
 	}
 
@@ -211,7 +211,9 @@ func TestTPM12TrouSerS(t *testing.T) {
 	if _, err := os.ReadFile(m.Path("seal", "s", "data")); !errors.Is(err, syscall.EACCES) {
 		t.Errorf("unseal after PCR 16 moved: %v, want EACCES", err)
 	}
-	if !strings.Contains(m.Stderr(), "pcrs_differ=\"sha1:16\"") && !strings.Contains(m.Stderr(), "pcrs_differ=sha1:16") {
+	if !m.waitLogFor(func(log string) bool {
+		return strings.Contains(log, "pcrs_differ=\"sha1:16\"") || strings.Contains(log, "pcrs_differ=sha1:16")
+	}) {
 		t.Errorf("the log does not say sha1:16 differs:\n%s", m.Stderr())
 	}
 	if _, err := d.run(nil, "tpm_unsealdata", "-z", "-i", blobFile); err == nil {
