@@ -22,10 +22,17 @@ type pcrDir struct {
 }
 
 var _ = (gofs.NodeGetattrer)((*pcrDir)(nil))
+var _ = (gofs.NodeLookuper)((*pcrDir)(nil))
 
 func (d *pcrDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	d.root.fillDirAttr(&out.Attr, 0o755)
+	out.SetTimeout(fixedTimeout)
 	return 0
+}
+
+// Lookup lets the kernel keep pcrs/ entries for long: they never change.
+func (d *pcrDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return lookupFixed(ctx, &d.Inode, name, out)
 }
 
 // newPCRDir builds pcrs/ with NN (default bank, event writes) and one
@@ -63,6 +70,15 @@ func (r *Root) newPCRFile(ctx context.Context, b tpmcore.Bank, idx int, event bo
 }
 
 var _ = (gofs.NodeOpener)((*pcrFile)(nil))
+var _ = (gofs.NodeGetattrer)((*pcrFile)(nil))
+
+// Getattr: a PCR file's attributes never change (its value is read with
+// direct I/O, never from them), so the kernel may keep them for long.
+func (f *pcrFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	f.fillAttr(&out.Attr)
+	out.SetTimeout(fixedTimeout)
+	return 0
+}
 
 func (f *pcrFile) fields() logrus.Fields {
 	return logrus.Fields{"pcr": f.idx, "bank": f.bank.Name, "event": f.event}
@@ -113,8 +129,7 @@ func (h *pcrHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 		if err != nil {
 			return nil, h.f.root.errno(ctx, err, h.f.fields())
 		}
-		h.value = append(h.value[:0], hex.EncodeToString(v)...)
-		h.value = append(h.value, '\n')
+		h.value = append(hex.AppendEncode(h.value[:0], v), '\n')
 	}
 	if off >= int64(len(h.value)) {
 		return fuse.ReadResultData(nil), 0

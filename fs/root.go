@@ -76,7 +76,41 @@ func (r *Root) OnAdd(ctx context.Context) {
 
 func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	r.fillDirAttr(&out.Attr, dirMode)
+	out.SetTimeout(fixedTimeout)
 	return 0
+}
+
+// fixedTimeout is how long the kernel may keep entries and attributes of
+// the fixed skeleton (the root's children, pcrs/**): they do not change
+// while mounted, so a cold `cat pcrs/sha256/00` costs no LOOKUP or
+// GETATTR round trips for the path. Values never come from the cache:
+// volatile files are opened with direct I/O.
+const fixedTimeout = time.Hour
+
+var _ = (gofs.NodeLookuper)((*Root)(nil))
+
+// Lookup answers from the fixed children, with fixedTimeout.
+func (r *Root) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return lookupFixed(ctx, &r.Inode, name, out)
+}
+
+// lookupFixed finds name among dir's fixed children and fills out with
+// its attributes, cacheable for fixedTimeout.
+func lookupFixed(ctx context.Context, dir *gofs.Inode, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ch := dir.GetChild(name)
+	if ch == nil {
+		return nil, syscall.ENOENT
+	}
+	if ga, ok := ch.Operations().(gofs.NodeGetattrer); ok {
+		var a fuse.AttrOut
+		if e := ga.Getattr(ctx, nil, &a); e != 0 {
+			return nil, e
+		}
+		out.Attr = a.Attr
+	}
+	out.SetEntryTimeout(fixedTimeout)
+	out.SetAttrTimeout(fixedTimeout)
+	return ch, 0
 }
 
 // Setattr refuses chmod and chown of the root, as of every fixed node.

@@ -202,26 +202,22 @@ func (q *queue) sendBounded(cmd []byte) (rsp []byte, slow bool, err error) {
 			return nil, false, err
 		}
 	}
-	var fired atomic.Bool
-	stop := make(chan struct{})
-	go func() {
-		timer := time.NewTimer(time.Until(deadline) + watchdogGrace)
-		defer timer.Stop()
-		select {
-		case <-stop:
-			return
-		case <-timer.C:
-		case <-q.quit:
-		}
-		select {
-		case <-stop: // Send returned meanwhile: nothing to interrupt
-		default:
+	// A runtime timer and a registration on quitCtx watch the command:
+	// a goroutine per command would cost a thread wake-up each, a fifth
+	// of a GetRandom's time on a fast TPM.
+	var fired, returned atomic.Bool
+	interrupt := func() {
+		if !returned.Load() { // else nothing to interrupt
 			fired.Store(true)
 			conn.close()
 		}
-	}()
+	}
+	watchdog := time.AfterFunc(time.Until(deadline)+watchdogGrace, interrupt)
+	unwatchQuit := context.AfterFunc(q.quitCtx, interrupt)
 	rsp, err = conn.tpm.Send(cmd)
-	close(stop)
+	returned.Store(true)
+	watchdog.Stop()
+	unwatchQuit()
 	if err != nil {
 		return nil, fired.Load() || errors.Is(err, os.ErrDeadlineExceeded), err
 	}

@@ -45,7 +45,11 @@ type queue struct {
 
 	jobs chan *job
 	quit chan struct{}
-	wg   sync.WaitGroup
+	// quitCtx ends with quit; the command in progress registers on it
+	// to be interrupted (context.AfterFunc: no goroutine per command).
+	quitCtx    context.Context
+	cancelQuit context.CancelFunc
+	wg         sync.WaitGroup
 
 	// Worker-owned state.
 	conn     *link
@@ -66,6 +70,7 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 		jobs:       make(chan *job, 256),
 		quit:       make(chan struct{}),
 	}
+	q.quitCtx, q.cancelQuit = context.WithCancel(context.Background())
 	if conn != nil {
 		q.conn = &link{tpm: conn}
 	}
@@ -252,6 +257,7 @@ func (e *exclusive) Send(cmd []byte) ([]byte, error) {
 func (q *queue) close() error {
 	q.closing.Do(func() {
 		close(q.quit)
+		q.cancelQuit()
 		q.wg.Wait()
 		if q.conn != nil {
 			err := q.conn.close()

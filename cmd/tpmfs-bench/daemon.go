@@ -97,6 +97,15 @@ func (d *daemon) peakRSS() (uint64, error) {
 	return parseVmHWM(b)
 }
 
+// cpuTime is the CPU time the daemon has used so far.
+func (d *daemon) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(d.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
 // unmount unmounts, waits for the daemon to exit and reports an unclean
 // exit.
 func (d *daemon) unmount() error {

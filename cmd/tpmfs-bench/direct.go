@@ -20,32 +20,23 @@ const (
 	secretSize = 32
 )
 
-// directFigures are one run of the direct client: go-tpm's typed
-// commands over a raw tddl connection, no queue, no FUSE.
-type directFigures struct {
-	pcrRead      latency
-	seqReads     float64 // PCR reads per second, PCRs 0…readers-1 in turn
-	random       float64 // bytes per second, GetRandom of maxRandom bytes
-	maxRandom    int
-	extend       latency
-	seal, unseal latency
-}
-
-// runDirect connects to the TPM, measures, and disconnects (swtpm serves
-// one client at a time).
-func runDirect(cfg tddl.Config, d time.Duration, readers int) (*directFigures, error) {
+// runDirect connects to the TPM, measures with go-tpm's typed commands on
+// the raw tddl connection (no queue, no FUSE), and disconnects: swtpm
+// serves one client at a time. It also returns the TPM's GetRandom size.
+func runDirect(cfg tddl.Config, o options) (*figures, int, error) {
 	t, err := tddl.Open(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("direct client: %w", err)
+		return nil, 0, fmt.Errorf("direct client: %w", err)
 	}
 	defer t.Close()
 	// A fresh simulator needs it; a started TPM answers TPM_RC_INITIALIZE.
 	tpm2.Startup{StartupType: tpm2.TPMSUClear}.Execute(t)
-
-	f := &directFigures{}
-	if f.maxRandom, err = maxRandom(t); err != nil {
-		return nil, err
+	chunk, err := maxRandom(t)
+	if err != nil {
+		return nil, 0, err
 	}
+	f := newFigures()
+	d := o.duration
 	read := func(i int) error {
 		_, err := tpm2.PCRRead{PCRSelectionIn: tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{
 			Hash: tpm2.TPMAlgSHA256, PCRSelect: tpm2.PCClientCompatible.PCRs(uint(i)),
@@ -55,23 +46,46 @@ func runDirect(cfg tddl.Config, d time.Duration, readers int) (*directFigures, e
 		}
 		return nil
 	}
-	if f.pcrRead, err = sampleLatency(d, func() error { return read(0) }); err != nil {
-		return nil, err
+	if o.only.has("pcr") || o.only.has("cat") {
+		if f.lat["pcr"], err = sampleLatency(d, func() error { return read(0) }); err != nil {
+			return nil, 0, err
+		}
 	}
-	next := 0
-	f.seqReads, err = sampleRate(d, 1, func(int) (int, error) {
-		next = (next + 1) % readers
-		return 1, read(next)
-	})
-	if err != nil {
-		return nil, err
+	if o.only.has("readers") {
+		next := 0
+		f.rates["readers"], err = sampleRate(d, 1, func(int) (int, error) {
+			next = (next + 1) % o.readers
+			return 1, read(next)
+		})
+		if err != nil {
+			return nil, 0, err
+		}
 	}
-	buf := make([]byte, 64<<10)
-	f.random, err = sampleRate(d, 1, func(int) (int, error) {
-		// A client that wants 64 KiB asks for the TPM's largest chunk
-		// until it has them, copying each into its buffer.
+	if o.only.has("random") {
+		if f.rates["random"], err = randomLoop(t, d, chunk); err != nil {
+			return nil, 0, err
+		}
+	}
+	if o.only.has("extend") {
+		if f.lat["extend"], err = extendLatency(t, d); err != nil {
+			return nil, 0, err
+		}
+	}
+	if o.only.has("seal") {
+		if err := sealLatency(t, d, f); err != nil {
+			return nil, 0, err
+		}
+	}
+	return f, chunk, nil
+}
+
+// randomLoop is a client that wants 64 KiB: it asks for the TPM's largest
+// chunk until it has them, copying each into its buffer.
+func randomLoop(t transport.TPM, d time.Duration, chunk int) (rate, error) {
+	buf := make([]byte, randomRead)
+	return sampleRate(d, 1, func(int) (int, error) {
 		for p := buf; len(p) > 0; {
-			rsp, err := tpm2.GetRandom{BytesRequested: uint16(min(len(p), f.maxRandom))}.Execute(t)
+			rsp, err := tpm2.GetRandom{BytesRequested: uint16(min(len(p), chunk))}.Execute(t)
 			if err != nil {
 				return 0, fmt.Errorf("GetRandom: %w", err)
 			}
@@ -82,11 +96,11 @@ func runDirect(cfg tddl.Config, d time.Duration, readers int) (*directFigures, e
 		}
 		return len(buf), nil
 	})
-	if err != nil {
-		return nil, err
-	}
+}
+
+func extendLatency(t transport.TPM, d time.Duration) ([]time.Duration, error) {
 	digest := sha256.Sum256([]byte("tpmfs-bench"))
-	f.extend, err = sampleLatency(d, func() error {
+	return sampleLatency(d, func() error {
 		_, err := tpm2.PCRExtend{
 			PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(extendPCR), Auth: tpm2.PasswordAuth(nil)},
 			Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: digest[:]}}},
@@ -96,30 +110,23 @@ func runDirect(cfg tddl.Config, d time.Duration, readers int) (*directFigures, e
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sealFigures(t, d, f); err != nil {
-		return nil, err
-	}
-	return f, nil
 }
 
-// sealFigures times tpmfs's own sealing code on the raw connection: the
+// sealLatency times tpmfs's own sealing code on the raw connection: the
 // same TPM commands and host cryptography the mount runs, without the
 // queue, FUSE and the on-disk store.
-func sealFigures(t transport.TPM, d time.Duration, f *directFigures) error {
+func sealLatency(t transport.TPM, d time.Duration, f *figures) error {
 	secret := make([]byte, secretSize)
 	var obj *sealing.Object
 	var err error
-	f.seal, err = sampleLatency(d, func() error {
+	f.lat["seal"], err = sampleLatency(d, func() error {
 		obj, err = sealing.Seal(t, nil, "bench", pcrsel.Selection{}, secret)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
-	f.unseal, err = sampleLatency(d, func() error {
+	f.lat["unseal"], err = sampleLatency(d, func() error {
 		_, err := sealing.Unseal(t, nil, "bench", obj)
 		return err
 	})

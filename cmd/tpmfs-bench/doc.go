@@ -3,13 +3,16 @@
 // targets; it is run by hand (as root) and must never run inside the normal
 // test suite's time budget.
 //
-// For each backend (swtpm, the in-process simulator, or both) it runs the
-// direct client, then the mount (the tpmfs daemon as a subprocess; this
-// process only reads and writes its files), then the direct client again,
-// to show drift. swtpm serves one client at a time, so the direct client
-// and the daemon never run at once. With sim: the daemon's simulator lives
-// in the daemon, so the direct baseline is a separate simulator inside this
-// process.
+// For each backend (swtpm, the in-process simulator, or both) the direct
+// client and the mount take turns: direct, mount, direct, … (-rounds mount
+// rounds), so that drift shows and both sides see the same machine. The
+// tpmfs daemon is a subprocess: this process only reads and writes its
+// files, it never serves them. swtpm serves one client at a time, so the
+// direct client and the daemon never run at once. With sim: the daemon's
+// simulator lives in the daemon, so the direct baseline is a separate
+// simulator inside this process.
 //
-//	go build -o /tmp/tpmfs ./cmd/tpmfs && go run ./cmd/tpmfs-bench -tpmfs /tmp/tpmfs
+// Run it as root from the module, with swtpm and fuse3 installed:
+//
+//	go run ./cmd/tpmfs-bench [-backend swtpm|sim|both] [-duration 1s] [-rounds 3] [-only pcr,random,…]
 package main

@@ -9,8 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -21,20 +21,43 @@ import (
 // options are the command line.
 type options struct {
 	backends []string
-	duration time.Duration
-	tpmfs    string // binary; "" builds ./cmd/tpmfs
+	duration time.Duration // per measurement and round
+	rounds   int           // mount rounds, each between two direct ones
+	tpmfs    string        // binary; "" builds ./cmd/tpmfs
 	readers  int
 	check    bool // exit 1 when a target fails
+	only     set  // measurements to run; nil: all
 }
+
+// set is a set of measurement names.
+type set map[string]bool
+
+// has reports whether name is in s; a nil set has everything.
+func (s set) has(name string) bool { return s == nil || s[name] }
+
+// measurements are the names -only accepts, in table order.
+var measurements = []string{"pcr", "cat", "random", "readers", "extend", "seal", "fuse"}
 
 func main() {
 	var o options
 	backend := flag.String("backend", "both", "`swtpm`, sim or both")
-	flag.DurationVar(&o.duration, "duration", 2*time.Second, "how long each measurement runs")
+	flag.DurationVar(&o.duration, "duration", time.Second, "how long each measurement runs in each round")
+	flag.IntVar(&o.rounds, "rounds", 3, "mount `rounds`; the direct client runs before, between and after them")
 	flag.StringVar(&o.tpmfs, "tpmfs", "", "tpmfs `binary` to mount with (default: go build tpmfs/cmd/tpmfs)")
 	flag.IntVar(&o.readers, "readers", 8, "concurrent `readers` (one PCR each, at most 24)")
 	flag.BoolVar(&o.check, "check", false, "exit with status 1 when a target is missed")
+	only := flag.String("only", "", "comma-separated `measurements` to run: "+strings.Join(measurements, ", ")+" (default: all)")
 	flag.Parse()
+	if *only != "" {
+		o.only = set{}
+		for _, m := range strings.Split(*only, ",") {
+			if !slices.Contains(measurements, m) {
+				fmt.Fprintf(os.Stderr, "tpmfs-bench: -only %q: unknown measurement %q\n", *only, m)
+				os.Exit(2)
+			}
+			o.only[m] = true
+		}
+	}
 	switch *backend {
 	case "both":
 		o.backends = []string{"swtpm", "sim"}
@@ -44,28 +67,39 @@ func main() {
 		fmt.Fprintf(os.Stderr, "tpmfs-bench: -backend %q: want swtpm, sim or both\n", *backend)
 		os.Exit(2)
 	}
-	if flag.NArg() > 0 || o.readers < 1 || o.readers > 24 || o.duration <= 0 {
+	if flag.NArg() > 0 || o.readers < 1 || o.readers > 24 || o.duration <= 0 || o.rounds < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
 	// The simulator logs a warning on every open; the table is the output.
 	logrus.SetLevel(logrus.ErrorLevel)
-	failed, err := run(os.Stdout, o)
+	runs, err := run(os.Stdout, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tpmfs-bench:", err)
 		os.Exit(1)
 	}
-	if failed && o.check {
+	if o.check && missed(runs) {
 		os.Exit(1)
 	}
 }
 
-// run measures every backend in o and prints one table each. failed
-// reports a missed target.
-func run(out io.Writer, o options) (failed bool, err error) {
+// missed reports whether a run missed one of its targets.
+func missed(runs []*backendRun) bool {
+	for _, r := range runs {
+		for _, w := range r.rows() {
+			if r.targets && w.verdict() == "FAIL" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// run measures every backend in o and prints one table each.
+func run(out io.Writer, o options) ([]*backendRun, error) {
 	work, err := os.MkdirTemp("", "tpmfs-bench")
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer os.RemoveAll(work)
 	bin := o.tpmfs
@@ -74,15 +108,17 @@ func run(out io.Writer, o options) (failed bool, err error) {
 		build := exec.Command("go", "build", "-o", bin, "tpmfs/cmd/tpmfs")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
-			return false, fmt.Errorf("build tpmfs (or give -tpmfs): %w", err)
+			return nil, fmt.Errorf("build tpmfs (or give -tpmfs): %w", err)
 		}
 	}
 	fmt.Fprintln(out, machine())
-	fmt.Fprintf(out, "%v per measurement after a warm-up; latencies are medians; ratio = tpmfs / mean of the two direct runs\n", o.duration)
+	fmt.Fprintf(out, "%v per measurement and round, after a warm-up; latencies are medians over all rounds;\n"+
+		"ratio = tpmfs / direct; drift = direct client's last round against its first\n", o.duration)
+	var runs []*backendRun
 	for _, b := range o.backends {
 		dir, err := os.MkdirTemp(work, b)
 		if err != nil {
-			return failed, err
+			return runs, err
 		}
 		var r *backendRun
 		if b == "swtpm" {
@@ -91,18 +127,16 @@ func run(out io.Writer, o options) (failed bool, err error) {
 			r, err = runSim(bin, dir, o)
 		}
 		if err != nil {
-			return failed, fmt.Errorf("%s: %w", b, err)
+			return runs, fmt.Errorf("%s: %w", b, err)
 		}
 		r.print(out)
-		for _, w := range r.rows() {
-			failed = failed || (r.targets && w.verdict() == "FAIL")
-		}
+		runs = append(runs, r)
 	}
-	return failed, nil
+	return runs, nil
 }
 
-// runSwtpm: direct, mount, direct again, all on one swtpm; it serves one
-// client at a time, so they take turns.
+// runSwtpm: the direct client and the mount take turns on one swtpm,
+// which serves one client at a time.
 func runSwtpm(bin, work string, o options) (*backendRun, error) {
 	if _, err := exec.LookPath("swtpm"); err != nil {
 		return nil, fmt.Errorf("swtpm not installed: %w", err)
@@ -131,27 +165,50 @@ func runSim(bin, work string, o options) (*backendRun, error) {
 }
 
 func measure(r *backendRun, bin, work string, cfg tddl.Config, o options) error {
-	var err error
-	if r.before, err = runDirect(cfg, o.duration, o.readers); err != nil {
-		return fmt.Errorf("direct, before the mount: %w", err)
+	r.only, r.readers = o.only, o.readers
+	for round := 1; ; round++ {
+		f, chunk, err := runDirect(cfg, o)
+		if err != nil {
+			return fmt.Errorf("direct client, round %d: %w", round, err)
+		}
+		r.direct, r.chunk = append(r.direct, f), chunk
+		if round > o.rounds {
+			break
+		}
+		m, rss, err := mountRound(bin, r.source, work, o)
+		if err != nil {
+			return fmt.Errorf("through the mount, round %d: %w", round, err)
+		}
+		r.mount, r.peakRSS = append(r.mount, m), max(r.peakRSS, rss)
 	}
-	d, err := mountDaemon(bin, r.source, work, "warning")
+	if o.only.has("fuse") {
+		var err error
+		if r.fuse, err = countRequests(bin, r.source, work); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountRound mounts, measures through the files, reads the daemon's peak
+// RSS and unmounts.
+func mountRound(bin, source, work string, o options) (*figures, uint64, error) {
+	d, err := mountDaemon(bin, source, work, "warning")
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	r.mount, err = runMount(d, o.duration, o.readers)
-	if uerr := d.unmount(); err == nil && uerr != nil {
-		err = uerr
+	f, err := runMount(d, o)
+	var rss uint64
+	if err == nil {
+		if rss, err = d.peakRSS(); err != nil {
+			err = fmt.Errorf("daemon peak RSS: %w", err)
+		}
 	}
 	if err != nil {
 		d.kill()
-		return fmt.Errorf("through the mount: %w\ndaemon log:\n%s", err, d.stderr.String())
+		return nil, 0, fmt.Errorf("%w\ndaemon log:\n%s", err, d.stderr.String())
 	}
-	if r.after, err = runDirect(cfg, o.duration, o.readers); err != nil {
-		return fmt.Errorf("direct, after the mount: %w", err)
-	}
-	r.fuse, err = countRequests(bin, r.source, work)
-	return err
+	return f, rss, d.unmount()
 }
 
 // machine describes where the figures come from.
@@ -167,27 +224,14 @@ func machine() string {
 		}
 		f.Close()
 	}
-	var u syscall.Utsname
-	kernel := "?"
-	if syscall.Uname(&u) == nil {
-		kernel = cstring(u.Release[:])
-	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	load, _ := os.ReadFile("/proc/loadavg")
+	loads := strings.Fields(string(load))
+	loads = loads[:min(3, len(loads))]
 	swtpm := "swtpm not installed"
 	if v, err := exec.Command("swtpm", "--version").Output(); err == nil {
 		swtpm, _, _ = strings.Cut(strings.TrimSpace(string(v)), ",")
 	}
-	return fmt.Sprintf("machine: %s, %d CPUs, Linux %s, %s, %s, load average %s",
-		model, runtime.NumCPU(), kernel, runtime.Version(), swtpm, strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
-}
-
-func cstring(b []int8) string {
-	s := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s = append(s, byte(c))
-	}
-	return string(s)
+	return fmt.Sprintf("machine: %s, %d CPUs, Linux %s, %s, %s, load average %s", model, runtime.NumCPU(),
+		strings.TrimSpace(string(kernel)), runtime.Version(), swtpm, strings.Join(loads, " "))
 }

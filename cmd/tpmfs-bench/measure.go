@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,42 +12,74 @@ import (
 // minSamples keeps slow operations (seal) from being judged on one call.
 const minSamples = 5
 
-// latency is the distribution of one operation's duration.
-type latency struct {
-	n           int
-	median, p90 time.Duration
+// figures are what one side (the direct client or the mount) measured,
+// by figure name, over one or more rounds.
+type figures struct {
+	lat   map[string][]time.Duration // every call's duration
+	rates map[string]rate
+	cpu   map[string]cpuUse // the daemon's CPU time
 }
 
-// warmup is how long an operation runs before it is timed: connections,
-// caches and the Go runtime settle first.
-func warmup(d time.Duration) time.Duration { return min(d/10, 200*time.Millisecond) }
-
-// sampleLatency runs op repeatedly for d (at least minSamples times)
-// after a warm-up, and times each call.
-func sampleLatency(d time.Duration, op func() error) (latency, error) {
-	for end := time.Now().Add(warmup(d)); ; {
-		if err := op(); err != nil {
-			return latency{}, err
-		}
-		if time.Now().After(end) {
-			break
-		}
-	}
-	var lats []time.Duration
-	end := time.Now().Add(d)
-	for len(lats) < minSamples || time.Now().Before(end) {
-		t0 := time.Now()
-		if err := op(); err != nil {
-			return latency{}, err
-		}
-		lats = append(lats, time.Since(t0))
-	}
-	return summarize(lats), nil
+// cpuUse is CPU time spent on some operations.
+type cpuUse struct {
+	cpu time.Duration
+	ops int
 }
 
-func summarize(lats []time.Duration) latency {
-	slices.Sort(lats)
-	return latency{n: len(lats), median: quantile(lats, 0.5), p90: quantile(lats, 0.9)}
+// rate is units (bytes, reads) done in some seconds.
+type rate struct{ units, secs float64 }
+
+func (r rate) perSec() float64 { return r.units / r.secs }
+
+func newFigures() *figures {
+	return &figures{lat: map[string][]time.Duration{}, rates: map[string]rate{}, cpu: map[string]cpuUse{}}
+}
+
+// merge adds g's samples to f.
+func (f *figures) merge(g *figures) {
+	for k, v := range g.lat {
+		f.lat[k] = append(f.lat[k], v...)
+	}
+	for k, v := range g.rates {
+		r := f.rates[k]
+		f.rates[k] = rate{r.units + v.units, r.secs + v.secs}
+	}
+	for k, v := range g.cpu {
+		c := f.cpu[k]
+		f.cpu[k] = cpuUse{c.cpu + v.cpu, c.ops + v.ops}
+	}
+}
+
+// quantile of the named latency, NaN if it was not measured.
+func (f *figures) quantile(name string, q float64) float64 {
+	s := f.lat[name]
+	if len(s) == 0 {
+		return na
+	}
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return float64(quantile(s, q))
+}
+
+// cpuPerOp is the daemon's CPU time per named operation, NaN if unknown.
+func (f *figures) cpuPerOp(name string) float64 {
+	c, ok := f.cpu[name]
+	if !ok || c.ops == 0 {
+		return na
+	}
+	return float64(c.cpu) / float64(c.ops)
+}
+
+// median of the named latency, NaN if it was not measured.
+func (f *figures) median(name string) float64 { return f.quantile(name, 0.5) }
+
+// perSec of the named rate, NaN if it was not measured.
+func (f *figures) perSec(name string) float64 {
+	r, ok := f.rates[name]
+	if !ok || r.secs == 0 {
+		return na
+	}
+	return r.perSec()
 }
 
 // quantile of sorted samples, by the nearest-rank method.
@@ -58,9 +91,41 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
+// warmup is how long an operation runs before it is timed: connections,
+// caches and the Go runtime settle first.
+func warmup(d time.Duration) time.Duration { return min(d/10, 200*time.Millisecond) }
+
+// sampleLatency runs op repeatedly for d (at least minSamples times)
+// after a warm-up, and times each call.
+func sampleLatency(d time.Duration, op func() error) ([]time.Duration, error) {
+	for end := time.Now().Add(warmup(d)); ; {
+		if err := op(); err != nil {
+			return nil, err
+		}
+		if time.Now().After(end) {
+			break
+		}
+	}
+	var lats []time.Duration
+	end := time.Now().Add(d)
+	for len(lats) < minSamples || time.Now().Before(end) {
+		// A goroutine that only makes system calls looks to the Go
+		// runtime as if it ran for long, and gets a preemption signal;
+		// on a thread inside a FUSE request that becomes an INTERRUPT
+		// request, a cost no shell client pays. Yielding avoids it.
+		runtime.Gosched()
+		t0 := time.Now()
+		if err := op(); err != nil {
+			return nil, err
+		}
+		lats = append(lats, time.Since(t0))
+	}
+	return lats, nil
+}
+
 // sampleRate runs op on workers goroutines for d after a warm-up and
-// returns the units (bytes, reads) they completed per second in total.
-func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (float64, error) {
+// returns the units (bytes, reads) they completed.
+func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (rate, error) {
 	var (
 		measuring atomic.Bool
 		stop      atomic.Bool
@@ -74,6 +139,7 @@ func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (floa
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
+				runtime.Gosched() // see sampleLatency
 				n, err := op(w)
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err) })
@@ -93,12 +159,17 @@ func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (floa
 	measuring.Store(true)
 	t0 := time.Now()
 	time.Sleep(d)
+	// An operation slower than d (64 KiB of random on a slow TPM) still
+	// gets counted once.
+	for units.Load() == 0 && !stop.Load() {
+		time.Sleep(time.Millisecond)
+	}
 	got := units.Load()
 	elapsed := time.Since(t0)
 	stop.Store(true)
 	wg.Wait()
 	if firstErr != nil {
-		return 0, firstErr
+		return rate{}, firstErr
 	}
-	return float64(got) / elapsed.Seconds(), nil
+	return rate{float64(got), elapsed.Seconds()}, nil
 }

@@ -7,20 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
-
-// mountFigures are the same operations through the mount's files.
-type mountFigures struct {
-	pread, cat   latency
-	random       float64 // bytes per second, 64 KiB reads
-	concurrent   float64 // PCR reads per second, one reader per PCR
-	extend       latency
-	seal, unseal latency
-	ready        time.Duration
-	peakRSS      uint64 // bytes, VmHWM of the daemon after all of the above
-}
 
 // randomRead is the read size on the random file (head -c, dd bs=64k).
 const randomRead = 64 << 10
@@ -31,50 +21,85 @@ const pcrText = 2*sha256.Size + 1
 func pcrPath(d *daemon, i int) string { return d.path("pcrs", "sha256", fmt.Sprintf("%02d", i)) }
 
 // runMount measures through the files of d's mount.
-func runMount(d *daemon, dur time.Duration, readers int) (*mountFigures, error) {
-	f := &mountFigures{ready: d.ready}
+func runMount(d *daemon, o options) (*figures, error) {
+	f := newFigures()
+	dur := o.duration
 	var err error
-	if f.pread, err = preadLatency(pcrPath(d, 0), dur); err != nil {
-		return nil, err
+	if o.only.has("pcr") {
+		if err := preadLatency(d, dur, f); err != nil {
+			return nil, err
+		}
 	}
-	f.cat, err = sampleLatency(dur, func() error { return catPCR(pcrPath(d, 0)) })
-	if err != nil {
-		return nil, err
+	if o.only.has("cat") {
+		f.lat["cat"], err = sampleLatency(dur, func() error { return catPCR(pcrPath(d, 0)) })
+		if err != nil {
+			return nil, err
+		}
 	}
-	if f.random, err = randomRate(d.path("random"), dur); err != nil {
-		return nil, err
+	if o.only.has("random") {
+		if f.rates["random"], err = randomRate(d.path("random"), dur); err != nil {
+			return nil, err
+		}
 	}
-	if f.concurrent, err = concurrentRate(d, dur, readers); err != nil {
-		return nil, err
+	if o.only.has("readers") {
+		if err := concurrentRate(d, dur, o.readers, f); err != nil {
+			return nil, err
+		}
 	}
-	digest := sha256.Sum256([]byte("tpmfs-bench"))
-	line := []byte(hex.EncodeToString(digest[:]) + "\n")
-	f.extend, err = sampleLatency(dur, func() error {
-		// As `echo DIGEST > pcrs/sha256/16`: open with O_TRUNC, write, close.
-		return os.WriteFile(pcrPath(d, extendPCR), line, 0o644)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("extend: %w", err)
+	if o.only.has("extend") {
+		digest := sha256.Sum256([]byte("tpmfs-bench"))
+		line := []byte(hex.EncodeToString(digest[:]) + "\n")
+		f.lat["extend"], err = sampleLatency(dur, func() error {
+			// As `echo DIGEST > pcrs/sha256/16`: open with O_TRUNC, write, close.
+			return os.WriteFile(pcrPath(d, extendPCR), line, 0o644)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("extend: %w", err)
+		}
 	}
-	if err := mountSeal(d, dur, f); err != nil {
-		return nil, err
+	if o.only.has("seal") {
+		if err := mountSeal(d, dur, f); err != nil {
+			return nil, err
+		}
 	}
-	if f.peakRSS, err = d.peakRSS(); err != nil {
-		return nil, fmt.Errorf("daemon peak RSS: %w", err)
-	}
+	f.lat["ready"] = []time.Duration{d.ready}
 	return f, nil
 }
 
 // preadLatency times pread at offset 0 on one open PCR file: each asks
-// the TPM (direct I/O), with no open or close around it.
-func preadLatency(path string, dur time.Duration) (latency, error) {
+// the TPM (direct I/O), with no open or close around it. It also times
+// pread past the end of the value ("floor"): a FUSE round trip that
+// reaches tpmfs but sends no TPM command, and the daemon's CPU per pread.
+func preadLatency(d *daemon, dur time.Duration, f *figures) error {
+	path := pcrPath(d, 0)
 	fd, err := syscall.Open(path, syscall.O_RDONLY, 0)
 	if err != nil {
-		return latency{}, fmt.Errorf("open %s: %w", path, err)
+		return fmt.Errorf("open %s: %w", path, err)
 	}
 	defer syscall.Close(fd)
 	buf := make([]byte, 256)
-	return sampleLatency(dur, func() error { return preadPCR(fd, buf, path) })
+	ops := 0
+	cpu0, err := d.cpuTime()
+	if err != nil {
+		return fmt.Errorf("daemon CPU time: %w", err)
+	}
+	f.lat["pcr"], err = sampleLatency(dur, func() error { ops++; return preadPCR(fd, buf, path) })
+	if err != nil {
+		return err
+	}
+	cpu1, err := d.cpuTime()
+	if err != nil {
+		return fmt.Errorf("daemon CPU time: %w", err)
+	}
+	f.cpu["pcr"] = cpuUse{cpu1 - cpu0, ops}
+	f.lat["floor"], err = sampleLatency(dur/4, func() error {
+		n, err := syscall.Pread(fd, buf, pcrText)
+		if err == nil && n != 0 {
+			err = fmt.Errorf("pread %s past the end: %d bytes", path, n)
+		}
+		return err
+	})
+	return err
 }
 
 func preadPCR(fd int, buf []byte, path string) error {
@@ -104,10 +129,10 @@ func checkPCRText(b []byte, path string) error {
 	return nil
 }
 
-func randomRate(path string, dur time.Duration) (float64, error) {
+func randomRate(path string, dur time.Duration) (rate, error) {
 	r, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return rate{}, err
 	}
 	defer r.Close()
 	buf := make([]byte, randomRead)
@@ -122,12 +147,12 @@ func randomRate(path string, dur time.Duration) (float64, error) {
 
 // concurrentRate runs one reader per PCR (0…readers-1), each with its own
 // open file, all at once.
-func concurrentRate(d *daemon, dur time.Duration, readers int) (float64, error) {
+func concurrentRate(d *daemon, dur time.Duration, readers int, f *figures) error {
 	fds := make([]int, readers)
 	for i := range fds {
 		fd, err := syscall.Open(pcrPath(d, i), syscall.O_RDONLY, 0)
 		if err != nil {
-			return 0, fmt.Errorf("open %s: %w", pcrPath(d, i), err)
+			return fmt.Errorf("open %s: %w", pcrPath(d, i), err)
 		}
 		defer syscall.Close(fd)
 		fds[i] = fd
@@ -136,14 +161,29 @@ func concurrentRate(d *daemon, dur time.Duration, readers int) (float64, error) 
 	for i := range bufs {
 		bufs[i] = make([]byte, 256)
 	}
-	return sampleRate(dur, readers, func(w int) (int, error) {
+	var ops atomic.Int64
+	cpu0, err := d.cpuTime()
+	if err != nil {
+		return fmt.Errorf("daemon CPU time: %w", err)
+	}
+	f.rates["readers"], err = sampleRate(dur, readers, func(w int) (int, error) {
+		ops.Add(1)
 		return 1, preadPCR(fds[w], bufs[w], pcrPath(d, w))
 	})
+	if err != nil {
+		return err
+	}
+	cpu1, err := d.cpuTime()
+	if err != nil {
+		return fmt.Errorf("daemon CPU time: %w", err)
+	}
+	f.cpu["readers"] = cpuUse{cpu1 - cpu0, int(ops.Load())}
+	return nil
 }
 
 // mountSeal times `echo SECRET > seal/bench/data` (sealed on close) and
 // `cat seal/bench/data` (unsealed), checking the secret comes back.
-func mountSeal(d *daemon, dur time.Duration, f *mountFigures) error {
+func mountSeal(d *daemon, dur time.Duration, f *figures) error {
 	dir := d.path("seal", "bench")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("seal: %w", err)
@@ -151,11 +191,11 @@ func mountSeal(d *daemon, dur time.Duration, f *mountFigures) error {
 	data := d.path("seal", "bench", "data")
 	secret := bytes.Repeat([]byte{'s'}, secretSize)
 	var err error
-	f.seal, err = sampleLatency(dur, func() error { return os.WriteFile(data, secret, 0o600) })
+	f.lat["seal"], err = sampleLatency(dur, func() error { return os.WriteFile(data, secret, 0o600) })
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
-	f.unseal, err = sampleLatency(dur, func() error {
+	f.lat["unseal"], err = sampleLatency(dur, func() error {
 		got, err := os.ReadFile(data)
 		if err == nil && !bytes.Equal(got, secret) {
 			err = fmt.Errorf("%s: unsealed %d bytes that differ from the %d sealed", data, len(got), len(secret))

@@ -4,28 +4,35 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// backendRun is everything measured on one backend.
+// backendRun is everything measured on one backend: the direct client's
+// rounds (one more than the mount's, before and after each), the mount's
+// rounds, the daemon's peak RSS and the FUSE request counts.
 type backendRun struct {
-	name, source  string
-	note          string
-	before, after *directFigures
-	mount         *mountFigures
-	fuse          []fuseCount
+	name, source, note string
 	// targets: the targets are judged on this backend (swtpm).
 	targets bool
+	only    set
+	readers int
+	chunk   int // bytes per GetRandom
+	direct  []*figures
+	mount   []*figures
+	peakRSS uint64 // bytes, the highest VmHWM of the daemons
+	fuse    []fuseCount
 }
 
-// row is one line of the table. Direct figures are NaN where there is no
-// direct counterpart.
+// row is one line of the table; NaN where there is nothing to show.
 type row struct {
-	name, unit           string
-	before, mount, after float64
-	// target is the bound on the ratio tpmfs/direct (or on the tpmfs
-	// figure itself when absolute); 0: none.
+	key                 string // the measurement (-only) it shows
+	name, unit          string
+	first, last, direct float64 // direct client: first round, last round, all rounds
+	mount               float64 // all mount rounds
+	// target bounds the ratio tpmfs/direct, or the tpmfs figure itself
+	// when absolute; 0: none.
 	target       float64
 	higherBetter bool
 	absolute     bool
@@ -33,35 +40,77 @@ type row struct {
 
 var na = math.NaN()
 
-// rows turns a run into table rows, in display units.
-func (r *backendRun) rows() []row {
-	us := func(l latency) float64 { return float64(l.median) / float64(time.Microsecond) }
-	ms := func(l latency) float64 { return float64(l.median) / float64(time.Millisecond) }
-	mibs := func(v float64) float64 { return v / (1 << 20) }
-	b, a, m := r.before, r.after, r.mount
-	return []row{
-		{name: "PCR read: pread on an open file vs PCR_Read", unit: "µs", before: us(b.pcrRead), mount: us(m.pread), after: us(a.pcrRead), target: 1.25},
-		{name: "PCR read: cat (open+read+close) vs PCR_Read", unit: "µs", before: us(b.pcrRead), mount: us(m.cat), after: us(a.pcrRead)},
-		{name: fmt.Sprintf("random: 64 KiB reads vs GetRandom(%d) loop", b.maxRandom), unit: "MiB/s", before: mibs(b.random), mount: mibs(m.random), after: mibs(a.random), target: 0.9, higherBetter: true},
-		{name: "8 readers of 8 PCRs vs sequential PCR_Read", unit: "reads/s", before: b.seqReads, mount: m.concurrent, after: a.seqReads, target: 1.5, higherBetter: true},
-		{name: "extend: echo DIGEST > pcrs/sha256/16 vs PCR_Extend", unit: "µs", before: us(b.extend), mount: us(m.extend), after: us(a.extend)},
-		{name: "seal: write 32 B to seal/NAME/data vs sealing.Seal", unit: "ms", before: ms(b.seal), mount: ms(m.seal), after: ms(a.seal)},
-		{name: "unseal: cat seal/NAME/data vs sealing.Unseal", unit: "ms", before: ms(b.unseal), mount: ms(m.unseal), after: ms(a.unseal)},
-		{name: "mount ready: exec to READY=1", unit: "ms", before: na, mount: float64(m.ready) / float64(time.Millisecond), after: na},
-		{name: "daemon peak RSS (VmHWM) after all the above", unit: "MiB", before: na, mount: float64(m.peakRSS) / (1 << 20), after: na, target: 64, absolute: true},
+// metric says how a row is computed from figures.
+type metric struct {
+	key, name, unit string
+	direct, mount   string        // figure names; direct "": no direct counterpart
+	per             time.Duration // latency: display unit; 0: a rate
+	rateScale       float64       // rate: units per display unit
+	target          float64
+	higherBetter    bool
+}
+
+func (r *backendRun) metrics() []metric {
+	return []metric{
+		{key: "pcr", name: "PCR read: pread on an open file vs PCR_Read", unit: "µs", direct: "pcr", mount: "pcr", per: time.Microsecond, target: 1.25},
+		{key: "cat", name: "PCR read: cat (open+read+close) vs PCR_Read", unit: "µs", direct: "pcr", mount: "cat", per: time.Microsecond},
+		{key: "random", name: fmt.Sprintf("random: 64 KiB reads vs GetRandom(%d) loop", r.chunk), unit: "MiB/s", direct: "random", mount: "random", rateScale: 1 << 20, target: 0.9, higherBetter: true},
+		{key: "readers", name: fmt.Sprintf("%d readers of %d PCRs vs sequential PCR_Read", r.readers, r.readers), unit: "reads/s", direct: "readers", mount: "readers", rateScale: 1, target: 1.5, higherBetter: true},
+		{key: "extend", name: "extend: echo DIGEST > pcrs/sha256/16 vs PCR_Extend", unit: "µs", direct: "extend", mount: "extend", per: time.Microsecond},
+		{key: "seal", name: "seal: write 32 B to seal/NAME/data vs sealing.Seal", unit: "ms", direct: "seal", mount: "seal", per: time.Millisecond},
+		{key: "seal", name: "unseal: cat seal/NAME/data vs sealing.Unseal", unit: "ms", direct: "unseal", mount: "unseal", per: time.Millisecond},
+		{name: "mount ready: exec to READY=1", unit: "ms", mount: "ready", per: time.Millisecond},
 	}
 }
 
-// ratio is tpmfs over the mean of the two direct runs.
-func (w row) ratio() float64 {
-	if w.absolute || math.IsNaN(w.before) {
+// value of a metric on figures, in display units.
+func (m metric) value(f *figures, name string) float64 {
+	if name == "" {
 		return na
 	}
-	return w.mount / ((w.before + w.after) / 2)
+	if m.per != 0 {
+		return f.median(name) / float64(m.per)
+	}
+	return f.perSec(name) / m.rateScale
 }
 
-// drift is how far the second direct run moved from the first.
-func (w row) drift() float64 { return (w.after - w.before) / w.before }
+// rows turns the run into table rows, in display units.
+func (r *backendRun) rows() []row {
+	all, mount := newFigures(), newFigures()
+	for _, f := range r.direct {
+		all.merge(f)
+	}
+	for _, f := range r.mount {
+		mount.merge(f)
+	}
+	var rows []row
+	for _, m := range r.metrics() {
+		if m.key != "" && !r.only.has(m.key) {
+			continue
+		}
+		rows = append(rows, row{
+			key: m.key, name: m.name, unit: m.unit,
+			first:  m.value(r.direct[0], m.direct),
+			last:   m.value(r.direct[len(r.direct)-1], m.direct),
+			direct: m.value(all, m.direct),
+			mount:  m.value(mount, m.mount),
+			target: m.target, higherBetter: m.higherBetter,
+		})
+	}
+	return append(rows, row{name: "daemon peak RSS (VmHWM) over all rounds", unit: "MiB",
+		first: na, last: na, direct: na, mount: float64(r.peakRSS) / (1 << 20), target: 64, absolute: true})
+}
+
+// ratio is tpmfs over the direct client, both over all rounds.
+func (w row) ratio() float64 {
+	if w.absolute {
+		return na
+	}
+	return w.mount / w.direct
+}
+
+// drift is how far the direct client's last round moved from its first.
+func (w row) drift() float64 { return (w.last - w.first) / w.first }
 
 // verdict judges the row against its target; "" when there is none.
 func (w row) verdict() string {
@@ -96,32 +145,33 @@ func (w row) targetText() string {
 
 // print writes the run as a table.
 func (r *backendRun) print(out io.Writer) {
-	fmt.Fprintf(out, "\n== %s (%s) ==\n", r.name, r.source)
+	fmt.Fprintf(out, "\n== %s (%s), %d rounds ==\n", r.name, r.source, len(r.mount))
 	if r.note != "" {
 		fmt.Fprintln(out, r.note)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement (medians)\tunit\tdirect before\ttpmfs\tdirect after\tratio\tdrift\ttarget\tverdict\t")
+	fmt.Fprintln(tw, "measurement\tunit\tdirect\ttpmfs\tratio\tdirect first\tdirect last\tdrift\ttarget\tverdict\t")
 	for _, w := range r.rows() {
 		verdict, target := w.verdict(), w.targetText()
 		if !r.targets {
 			verdict, target = "", ""
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", w.name, w.unit,
-			num(w.before), num(w.mount), num(w.after), num(w.ratio()), pct(w.drift()), target, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", w.name, w.unit,
+			num(w.direct), num(w.mount), num(w.ratio()), num(w.first), num(w.last), pct(w.drift()), target, verdict)
 	}
 	tw.Flush()
+	r.diagnostics(out)
 	if len(r.fuse) > 0 {
 		fmt.Fprintln(out, "FUSE requests per operation (from a mount at --log-level trace):")
 		for _, c := range r.fuse {
-			fmt.Fprintf(out, "  %-30s %s\n", c.op+":", c)
+			fmt.Fprintf(out, "  %-34s %s\n", c.op+":", c)
 		}
 	}
 }
 
 func num(v float64) string {
 	switch {
-	case math.IsNaN(v):
+	case math.IsNaN(v) || math.IsInf(v, 0):
 		return "-"
 	case v >= 1000:
 		return fmt.Sprintf("%.0f", v)
@@ -132,8 +182,44 @@ func num(v float64) string {
 }
 
 func pct(v float64) string {
-	if math.IsNaN(v) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "-"
 	}
 	return fmt.Sprintf("%+.0f%%", 100*v)
+}
+
+// diagnostics prints what explains the PCR read figures: the spread of
+// the latencies, the cost of a FUSE round trip alone, and the daemon's CPU
+// time per read.
+func (r *backendRun) diagnostics(out io.Writer) {
+	direct, mount := newFigures(), newFigures()
+	for _, f := range r.direct {
+		direct.merge(f)
+	}
+	for _, f := range r.mount {
+		mount.merge(f)
+	}
+	us := func(v float64) string { return num(v / float64(time.Microsecond)) }
+	spread := func(f *figures, name string) string {
+		return us(f.quantile(name, 0.1)) + " / " + us(f.quantile(name, 0.5)) + " / " + us(f.quantile(name, 0.9))
+	}
+	if len(mount.lat["pcr"]) == 0 && len(mount.cpu) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "diagnostics:")
+	if len(mount.lat["pcr"]) > 0 {
+		fmt.Fprintf(out, "  PCR read latency p10 / median / p90: pread %s µs; direct PCR_Read %s µs\n",
+			spread(mount, "pcr"), spread(direct, "pcr"))
+		fmt.Fprintf(out, "  FUSE round trip that sends no TPM command (pread past the end): median %s µs\n", us(mount.median("floor")))
+	}
+	var cpu []string
+	if v := mount.cpuPerOp("pcr"); !math.IsNaN(v) {
+		cpu = append(cpu, "per pread "+us(v)+" µs")
+	}
+	if v := mount.cpuPerOp("readers"); !math.IsNaN(v) {
+		cpu = append(cpu, fmt.Sprintf("per read with %d readers %s µs", r.readers, us(v)))
+	}
+	if len(cpu) > 0 {
+		fmt.Fprintf(out, "  daemon CPU time: %s\n", strings.Join(cpu, "; "))
+	}
 }
