@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Go cannot fork, so the program daemonises by starting itself again,
@@ -73,26 +70,6 @@ func childCommand(exe string, argv []string, mountpoint string, w *os.File) *exe
 	cmd.ExtraFiles = append(extra, w)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd
-}
-
-// closeInheritedOnExec marks every fd above stderr close-on-exec, so that
-// descriptors this process inherited (from mount(8), a shell, a service
-// manager) do not live on in the daemon and keep their other ends
-// waiting. The fds the child needs are handed over explicitly.
-func closeInheritedOnExec() {
-	if unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
-		return
-	}
-	// Before Linux 5.11: walk the open descriptors.
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
 }
 
 // awaitReady waits, at most timeout, for the child's report on r. On

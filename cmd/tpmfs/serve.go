@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -110,7 +109,7 @@ func unmount(server *fuse.Server, mountpoint string, done <-chan struct{}) error
 	}
 	if err != nil {
 		logrus.WithError(err).WithField("mountpoint", mountpoint).Warn("mount busy; detaching it lazily")
-		if derr := syscall.Unmount(mountpoint, syscall.MNT_DETACH); derr != nil {
+		if derr := detach(mountpoint); derr != nil {
 			return fmt.Errorf("unmount %s: %w", mountpoint, errors.Join(err, derr))
 		}
 	}
@@ -145,7 +144,7 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 	}
 	if cfg.ReadOnly {
 		mo.Options = append(mo.Options, "ro")
-		mo.DirectMountFlags = syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY
+		mo.DirectMountFlags = readOnlyMountFlags
 	}
 	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry}
 }
