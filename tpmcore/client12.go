@@ -3,6 +3,7 @@ package tpmcore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
 )
@@ -14,15 +15,28 @@ import (
 // and end their sessions within one queue job, between two of the TSS's
 // commands.
 
+// releaseGrace is how long an open waits for the channel to be released.
+// FUSE delivers a file's release after close(2) has returned, so a
+// program that closes and reopens at once would otherwise find the
+// channel still taken, where the kernel's /dev/tpm0 releases in close.
+const releaseGrace = 500 * time.Millisecond
+
 func (c *Core) newClient12() (*Client, error) {
 	v := c.v12
-	v.rawMu.Lock()
-	defer v.rawMu.Unlock()
-	if v.rawOpen {
-		return nil, fmt.Errorf("open raw channel: %w: a TPM 1.2 has one raw channel, like /dev/tpm0, and it is in use", ErrBusy)
+	deadline := time.Now().Add(releaseGrace)
+	for {
+		v.rawMu.Lock()
+		if !v.rawOpen {
+			v.rawOpen = true
+			v.rawMu.Unlock()
+			return &Client{c: c}, nil
+		}
+		v.rawMu.Unlock()
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("open raw channel: %w: a TPM 1.2 has one raw channel, like /dev/tpm0, and it is in use", ErrBusy)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	v.rawOpen = true
-	return &Client{c: c}, nil
 }
 
 // transmit12 sends one command as it is and returns the TPM's answer.
