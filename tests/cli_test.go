@@ -63,7 +63,7 @@ func TestMountFailsCleanly(t *testing.T) {
 func TestDaemonMountsThenSIGTERMUnmounts(t *testing.T) {
 	require(t)
 	dir := t.TempDir()
-	out, err := daemonize(t, "sim:", dir, "-o", "allow_other")
+	out, err := daemonize(t, "sim:", dir, "-o", "allow_other,state="+t.TempDir())
 	if err != nil {
 		t.Fatalf("daemonised tpmfs: %v\n%s", err, out)
 	}

@@ -79,10 +79,11 @@ func mountTPM(t *testing.T, source string, opts ...string) *mount {
 	t.Helper()
 	require(t)
 	m := &mount{Dir: t.TempDir(), stderr: &lockedWriter{}, done: make(chan struct{})}
-	args := []string{"-f", "--log-level", "debug", source, m.Dir}
-	if len(opts) > 0 {
-		args = append(args, "-o", strings.Join(opts, ","))
-	}
+	// A state directory of the test's own, never the system's
+	// /var/lib/tpmfs (whose lock a real mount may hold); a state= in
+	// opts comes later and wins.
+	opts = append([]string{"state=" + t.TempDir()}, opts...)
+	args := []string{"-f", "--log-level", "debug", source, m.Dir, "-o", strings.Join(opts, ",")}
 	m.cmd = exec.Command(tpmfsBin, args...)
 	m.cmd.Stdout = os.Stderr
 	m.cmd.Stderr = m.stderr
