@@ -9,22 +9,21 @@ import (
 )
 
 // infoFile serves "key: value" lines about the TPM. The content is fixed
-// for the life of the mount, so the kernel may cache it.
+// for the life of the mount (read at start), so it is rendered once and
+// the kernel may cache it.
 type infoFile struct {
 	fixed
+	content []byte
+}
+
+func (r *Root) newInfoFile() *infoFile {
+	f := &infoFile{fixed: r.fixed(0o444, ""), content: []byte(r.core.Info().String())}
+	f.size = uint64(len(f.content))
+	return f
 }
 
 var _ = (gofs.NodeOpener)((*infoFile)(nil))
 var _ = (gofs.NodeReader)((*infoFile)(nil))
-var _ = (gofs.NodeGetattrer)((*infoFile)(nil))
-
-func (f *infoFile) content() []byte { return []byte(f.root.core.Info().String()) }
-
-func (f *infoFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	f.size = uint64(len(f.content()))
-	f.fillAttr(&out.Attr)
-	return 0
-}
 
 func (f *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
@@ -34,9 +33,5 @@ func (f *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 }
 
 func (f *infoFile) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	c := f.content()
-	if off >= int64(len(c)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	return fuse.ReadResultData(c[off:min(int64(len(c)), off+int64(len(dest)))]), 0
+	return readAt(f.content, dest, off), 0
 }

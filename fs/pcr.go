@@ -131,10 +131,7 @@ func (h *pcrHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 		}
 		h.value = append(hex.AppendEncode(h.value[:0], v), '\n')
 	}
-	if off >= int64(len(h.value)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	return fuse.ReadResultData(h.value[off:min(int64(len(h.value)), off+int64(len(dest)))]), 0
+	return readAt(h.value, dest, off), 0
 }
 
 func (h *pcrHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -149,10 +146,7 @@ func (h *pcrHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 		err := fmt.Errorf("write pcr %d: %w: more than %d bytes", h.f.idx, errTooLarge, tpmcore.MaxEvent)
 		return 0, h.f.root.errno(ctx, err, h.f.fields())
 	}
-	if int64(len(h.buf)) < end {
-		h.buf = append(h.buf, make([]byte, end-int64(len(h.buf)))...)
-	}
-	copy(h.buf[off:], data)
+	h.buf = writeAt(h.buf, data, off)
 	if h.f.event {
 		return uint32(len(data)), 0
 	}

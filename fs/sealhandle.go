@@ -72,10 +72,7 @@ func (h *objHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 		}
 		h.snap = b
 	}
-	if off >= int64(len(h.snap)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	return fuse.ReadResultData(h.snap[off:min(int64(len(h.snap)), off+int64(len(dest)))]), 0
+	return readAt(h.snap, dest, off), 0
 }
 
 // content is the file's current text; for data, the unsealed secret.
@@ -107,7 +104,7 @@ func policyFields(fields logrus.Fields, err error) logrus.Fields {
 	if errors.As(err, &pe) {
 		var differ []string
 		for _, v := range pe.Differ {
-			differ = append(differ, fmt.Sprintf("%s:%d", v.Bank, v.Index))
+			differ = append(differ, v.String())
 		}
 		fields["pcrs_differ"] = strings.Join(differ, ",")
 	}
@@ -136,10 +133,7 @@ func (h *objHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 		}
 		h.buf, h.loaded = append(h.buf[:0], cur...), true
 	}
-	if int64(len(h.buf)) < end {
-		h.buf = append(h.buf, make([]byte, end-int64(len(h.buf)))...)
-	}
-	copy(h.buf[off:], data)
+	h.buf = writeAt(h.buf, data, off)
 	h.dirty = true
 	if h.f.kind == kindPCRs && bytes.HasSuffix(h.buf, []byte("\n")) {
 		// A whole line: apply now, so echo sees a bad selection as a
