@@ -42,9 +42,9 @@ func TestFamily12RoundTrip(t *testing.T) {
 		}
 		return m["sealed"].(map[string]any)
 	}
-	if fam, ok := sealed(data)["family"]; fam != "1.2" {
+	if fam := sealed(data)["family"]; fam != "1.2" {
 		t.Errorf("sealed.family = %#v, want \"1.2\"", fam)
-	} else if _, ok = sealed(data)["public"]; ok {
+	} else if _, ok := sealed(data)["public"]; ok {
 		t.Errorf("a TPM 1.2 record has a public field: %s", data)
 	}
 	got, err := decode(data)

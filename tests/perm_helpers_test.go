@@ -117,8 +117,8 @@ var fixedPaths = []string{".", "info", "random", "pcrs", "pcrs/00", "pcrs/16", "
 
 // fixedOpts is the mount configuration DESIGN.md's table describes.
 type fixedOpts struct {
-	uid, gid                         uint32
-	pcr, random, seal, device, fixed uint32
+	uid, gid                  uint32
+	pcr, random, seal, device uint32
 }
 
 var defaultOpts = fixedOpts{pcr: 0o644, random: 0o444, seal: 0o755, device: 0o600}
