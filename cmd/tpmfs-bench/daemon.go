@@ -136,13 +136,7 @@ func (d *daemon) unmount() error {
 
 // kill ends the daemon by its pid and detaches a mount it leaves behind.
 func (d *daemon) kill() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(5 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.done
-	}
+	endProcess(d.cmd.Process, d.done)
 	syscall.Unmount(d.dir, syscall.MNT_DETACH)
 }
 

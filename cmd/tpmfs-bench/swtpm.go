@@ -61,13 +61,17 @@ func startSwtpm(stateDir string) (*swtpmProc, error) {
 func (s *swtpmProc) source() string { return fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", s.port) }
 
 // stop ends the swtpm by its pid and reaps it.
-func (s *swtpmProc) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
+func (s *swtpmProc) stop() { endProcess(s.cmd.Process, s.done) }
+
+// endProcess ends a process this program started: SIGTERM, then SIGKILL
+// after 5 s; done closes once it is reaped.
+func endProcess(p *os.Process, done <-chan struct{}) {
+	p.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case <-done:
 	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+		p.Kill()
+		<-done
 	}
 }
 
