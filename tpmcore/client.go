@@ -7,12 +7,12 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport"
 
-	"tpmfs/tddl"
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/rm"
 )
 
 // MaxCommand is the largest raw command a client may send.
-const MaxCommand = tddl.MaxCommandSize
+const MaxCommand = tpmwire.MaxSize
 
 // Client is one raw command channel (one open of tpmrm0): a resource
 // manager space, so its transient objects and sessions are its own. On a
