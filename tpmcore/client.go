@@ -6,25 +6,23 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/google/go-tpm/tpm2/transport"
-
 	"tpmfs/internal/tpmwire"
-	"tpmfs/tpmcore/rm"
 )
 
 // MaxCommand is the largest raw command a client may send.
 const MaxCommand = tpmwire.MaxSize
 
-// Client is one raw command channel (one open of tpmrm0): a resource
-// manager space, so its transient objects and sessions are its own. On a
-// TPM 1.2 it is a plain passthrough instead (client12.go), space is nil.
+// Client is one raw command channel (one open of tpmrm0). On a TPM 2.0
+// it is a resource manager space, so its transient objects and sessions
+// are its own (client20.go); on a TPM 1.2 it is a plain passthrough
+// (client12.go).
 //
 // Write and Read give it the semantics of a write(2) and read(2) on the
 // kernel's /dev/tpmrm0: one whole command per Write, its response kept
 // until Read has taken all of it.
 type Client struct {
 	c      *Core
-	space  *rm.Space
+	ch     rawChannel
 	mu     sync.Mutex
 	closed bool
 	rsp    []byte // unread rest of the last response
@@ -33,39 +31,11 @@ type Client struct {
 // NewClient opens a raw channel. On a TPM 1.2 there is one at a time: a
 // second fails with ErrBusy until the first is closed.
 func (c *Core) NewClient() (*Client, error) {
-	if c.v12 != nil {
-		return c.newClient12()
-	}
-	m, err := c.manager()
+	ch, err := c.fam.openRaw()
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c, space: m.NewSpace()}, nil
-}
-
-// manager creates the resource manager on first use: it asks the TPM for
-// its command attributes, which only raw clients need.
-func (c *Core) manager() (*rm.Manager, error) {
-	c.rmOnce.Lock()
-	defer c.rmOnce.Unlock()
-	if c.rm != nil {
-		return c.rm, nil
-	}
-	ctx, cancel := c.ctx(context.Background())
-	defer cancel()
-	err := c.q.do(ctx, func(t transport.TPM) error {
-		m, err := rm.New(t)
-		if err != nil {
-			return err
-		}
-		m.SetLogger(c.log.WithField("component", "rm"))
-		c.rm = m
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start resource manager: %w", err)
-	}
-	return c.rm, nil
+	return &Client{c: c, ch: ch}, nil
 }
 
 // Write takes one command as a write(2) to /dev/tpmrm0 does and keeps
@@ -129,34 +99,18 @@ func (cl *Client) transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	}
 	ctx, cancel := cl.c.rawContext(ctx, cmd)
 	defer cancel()
-	if cl.space == nil {
-		return cl.transmit12(ctx, cmd)
-	}
-	return cl.transmitInSpace(ctx, cmd)
+	return cl.ch.transmit(ctx, cmd)
 }
 
-// transmitInSpace runs cmd through the resource manager, in the client's
-// space.
-func (cl *Client) transmitInSpace(ctx context.Context, cmd []byte) (rsp []byte, err error) {
-	err = cl.c.q.do(ctx, func(t transport.TPM) (err error) {
-		rsp, err = cl.c.rm.Transmit(t, cl.space, cmd)
-		return err
-	})
-	return rsp, err
-}
-
-// Close flushes everything the client's space holds in the TPM.
+// Close releases the channel: on a TPM 2.0 it flushes everything the
+// client's space holds in the TPM.
 func (cl *Client) Close() error {
-	if cl.space == nil {
-		return cl.close12()
-	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {
 		return nil
 	}
 	cl.closed = true
-	ctx, cancel := cl.c.ctx(context.Background())
-	defer cancel()
-	return cl.c.q.do(ctx, func(t transport.TPM) error { return cl.c.rm.Flush(t, cl.space) })
+	cl.rsp = nil
+	return cl.ch.close()
 }

@@ -21,15 +21,17 @@ import (
 // channel still taken, where the kernel's /dev/tpm0 releases in close.
 const releaseGrace = 500 * time.Millisecond
 
-func (c *Core) newClient12() (*Client, error) {
-	v := c.v12
+// passthrough is the one open raw channel of a TPM 1.2.
+type passthrough struct{ v *family12 }
+
+func (v *family12) openRaw() (rawChannel, error) {
 	deadline := time.Now().Add(releaseGrace)
 	for {
 		v.rawMu.Lock()
 		if !v.rawOpen {
 			v.rawOpen = true
 			v.rawMu.Unlock()
-			return &Client{c: c}, nil
+			return passthrough{v}, nil
 		}
 		v.rawMu.Unlock()
 		if time.Now().After(deadline) {
@@ -39,27 +41,20 @@ func (c *Core) newClient12() (*Client, error) {
 	}
 }
 
-// transmit12 sends one command as it is and returns the TPM's answer.
-func (cl *Client) transmit12(ctx context.Context, cmd []byte) (rsp []byte, err error) {
-	err = cl.c.do12(ctx, false, func(t transport.TPM) (err error) {
+// transmit sends one command as it is and returns the TPM's answer.
+func (p passthrough) transmit(ctx context.Context, cmd []byte) (rsp []byte, err error) {
+	err = p.v.do(ctx, false, func(t transport.TPM) (err error) {
 		rsp, err = t.Send(cmd)
 		return err
 	})
 	return rsp, err
 }
 
-// close12 frees the channel for the next opener. What the TSS left in
-// the TPM stays, as with /dev/tpm0: it is the TSS's to manage.
-func (cl *Client) close12() error {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if cl.closed {
-		return nil
-	}
-	cl.closed = true
-	v := cl.c.v12
-	v.rawMu.Lock()
-	v.rawOpen = false
-	v.rawMu.Unlock()
+// close frees the channel for the next opener. What the TSS left in the
+// TPM stays, as with /dev/tpm0: it is the TSS's to manage.
+func (p passthrough) close() error {
+	p.v.rawMu.Lock()
+	p.v.rawOpen = false
+	p.v.rawMu.Unlock()
 	return nil
 }

@@ -3,16 +3,12 @@ package tpmcore
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/sirupsen/logrus"
 
 	"tpmfs/tpmcore/pcrsel"
-	"tpmfs/tpmcore/rm"
-	"tpmfs/tpmcore/tpm12"
 )
 
 // Options tune a Core.
@@ -37,20 +33,9 @@ type Core struct {
 	opts Options
 	log  *logrus.Entry
 
-	info  Info
-	banks []Bank
-	// extendL0 marks the PCRs the TPM lets locality 0 extend.
-	extendL0 [maxPCRs]bool
-	// maxRandom is the most bytes one GetRandom returns (TPM_PT_MAX_DIGEST).
-	maxRandom int
-	pcrs      *pcrBatcher
-
-	rmOnce sync.Mutex
-	rm     *rm.Manager // resource manager for raw clients, made on first use
-
-	// v12 is set on a TPM 1.2 (family12.go); the public methods then
-	// dispatch to their TPM 1.2 versions.
-	v12 *family12
+	// fam is the TPM's family, chosen once by detectFamily.
+	fam family
+	identity
 }
 
 // Bank is a PCR bank: its tpm2-tools name, algorithm and digest size.
@@ -79,29 +64,22 @@ func New(open Opener, opts Options) (*Core, error) {
 		return nil, fmt.Errorf("open TPM %s: %w: %w", opts.Source, ErrUnavailable, err)
 	}
 	c := &Core{opts: opts, log: opts.Log}
+	// The queue runs without hooks until the family installs its own.
 	c.q = newQueue(open, conn, opts.CommandTimeout, opts.Log)
-	c.q.onReopen = func(t transport.TPM) error {
-		startup(t)
-		return nil
-	}
-	c.q.onLeftovers = flushLeftovers
-	c.pcrs = newPCRBatcher(c)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opts.OpTimeout)
 	defer cancel()
 	err = c.q.do(ctx, func(t transport.TPM) error {
-		is12, err := detectFamily(t)
+		fam, err := c.detectFamily(t)
 		if err != nil {
 			return err
 		}
-		if is12 {
-			return c.start12(t)
+		id, err := fam.start(t)
+		if err != nil {
+			return err
 		}
-		startup(t)
-		if err := flushLeftovers(t); err != nil {
-			c.log.WithError(err).Warn("could not flush objects an earlier run left in the TPM")
-		}
-		return c.probe(t)
+		c.fam, c.identity = fam, id
+		return nil
 	})
 	if err != nil {
 		c.q.close()
@@ -143,42 +121,37 @@ func (c *Core) CanExtend(idx int) bool {
 // Info returns the TPM's identity, read at start.
 func (c *Core) Info() Info { return c.info }
 
+// checkBank refuses a bank the TPM does not have active.
+func (c *Core) checkBank(b Bank) error {
+	if have, ok := c.Bank(b.Name); !ok || have != b {
+		return fmt.Errorf("%w: bank %s is not active on this TPM", ErrInvalid, b.Name)
+	}
+	return nil
+}
+
+// checkIndex refuses a PCR index outside 0..NumPCRs-1.
+func checkIndex(idx int) error {
+	if idx < 0 || idx >= maxPCRs {
+		return fmt.Errorf("%w: index out of range", ErrInvalid)
+	}
+	return nil
+}
+
+// checkExtend refuses a PCR this locality may not extend.
+func (c *Core) checkExtend(idx int) error {
+	if err := checkIndex(idx); err != nil {
+		return err
+	}
+	if !c.CanExtend(idx) {
+		return fmt.Errorf("%w: locality 0 may not extend pcr %d", ErrNotAllowed, idx)
+	}
+	return nil
+}
+
 // ctx applies the default operation timeout.
 func (c *Core) ctx(parent context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := parent.Deadline(); ok {
 		return context.WithCancel(parent)
 	}
 	return context.WithTimeout(parent, c.opts.OpTimeout)
-}
-
-// startup sends TPM2_Startup(CLEAR); a TPM already started answers
-// TPM_RC_INITIALIZE, which is what we expect from a kernel-managed TPM.
-func startup(t transport.TPM) {
-	_, _ = tpm2.Startup{StartupType: tpm2.TPMSUClear}.Execute(t)
-}
-
-// detectFamily sends a TPM 2.0 command and reports whether the answer is
-// a TPM 1.2's (its own response tags, TPM_TAG_RSP_COMMAND and friends).
-func detectFamily(t transport.TPM) (is12 bool, err error) {
-	rec := &recorder{t: t}
-	_, err = tpm2.GetRandom{BytesRequested: 8}.Execute(rec)
-	if tpm12.IsTPM12Response(rec.last) {
-		return true, nil
-	}
-	if _, isRC := RC(err); err != nil && !isRC {
-		return false, err
-	}
-	return false, nil
-}
-
-// recorder keeps the last raw response, to look at what go-tpm rejects.
-type recorder struct {
-	t    transport.TPM
-	last []byte
-}
-
-func (r *recorder) Send(cmd []byte) ([]byte, error) {
-	rsp, err := r.t.Send(cmd)
-	r.last = rsp
-	return rsp, err
 }

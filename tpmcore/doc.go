@@ -13,8 +13,17 @@
 // and the next operation reconnects. What a failed or abandoned operation
 // left loaded in the TPM is flushed before the next one runs.
 //
-// The TPM's family is detected at start. On a TPM 1.2 the same typed
-// operations run on package tpm12 (one bank, sha1), and raw commands
-// pass through unmanaged, one client at a time, so that a TSS can run on
-// them beside tpmcore's own operations.
+// The TPM's family is detected once, at start, and is an implementation
+// of one interface (family.go): Core checks every argument once and hands
+// the operation to it, and nothing else asks which family the TPM is. On
+// a TPM 2.0 PCR reads are batched, sealing runs on package sealing and
+// raw clients get resource manager spaces (package rm). On a TPM 1.2 the
+// same typed operations run on package tpm12 (one bank, sha1), and raw
+// commands pass through unmanaged, one client at a time, so that a TSS
+// can run on them beside tpmcore's own operations.
+//
+// A raw Client has the write(2)/read(2) semantics of /dev/tpmrm0: its
+// Write refuses an oversized, short or premature command with a sentinel
+// (ErrCommandTooLarge, ErrInvalid, ErrResponseUnread) before anything
+// reaches the TPM.
 package tpmcore

@@ -15,11 +15,14 @@ import (
 	"tpmfs/tpmcore/tpm12"
 )
 
-// family12 is what a Core on a TPM 1.2 needs beyond the TPM 2.0 fields.
-// Every TPM 1.2 operation runs as one queue job through do12, so that a
-// TSS sharing the TPM through the passthrough (client12.go) never has a
-// command land between our OSAP and our Seal.
+// family12 is the TPM 1.2 family: one bank (sha1), operations by package
+// tpm12, sealing by sealing.Seal12, and raw clients as a passthrough with
+// one opener at a time (client12.go). Every operation runs as one queue
+// job through do, so that a TSS sharing the TPM through the passthrough
+// never has a command land between our OSAP and our Seal.
 type family12 struct {
+	c *Core
+
 	// srkAuth is the SRK secret: the well-known 20 zero bytes, or the
 	// SHA-1 of srk_auth=file:'s contents (TrouSerS' plain secret).
 	srkAuth [sha1.Size]byte
@@ -35,60 +38,61 @@ type family12 struct {
 	watch  bool
 }
 
-// start12 switches the core to the TPM 1.2 family and reads what the
-// layers above need. It runs on the queue's worker, inside New's job.
-func (c *Core) start12(t transport.TPM) error {
-	v := &family12{srkAuth: tpm12.WellKnownAuth}
+func newFamily12(c *Core) *family12 {
+	v := &family12{c: c, srkAuth: tpm12.WellKnownAuth}
 	if c.opts.OwnerAuth != nil {
 		v.srkAuth = tpm12.AuthFromPassword(c.opts.OwnerAuth)
 	}
-	c.v12 = v
-	// A TPM 1.2 knows neither TPM2_Startup (swtpm's startup-clear or the
-	// firmware starts it) nor TPM 2.0 handles; and flushing every handle
-	// would hit a TSS's. Only our own leftovers are flushed.
-	c.q.onReopen = nil
-	c.q.onLeftovers = v.flushLeftovers
-	return c.probe12(t)
+	return v
 }
 
-// probe12 reads the TPM's identity. A TPM 1.2 has one bank, sha1; which
+// start reads the TPM's identity. A TPM 1.2 knows neither TPM2_Startup
+// (swtpm's startup-clear or the firmware starts it) nor TPM 2.0 handles;
+// and flushing every handle would hit a TSS's: only our own leftovers are
+// flushed.
+func (v *family12) start(t transport.TPM) (identity, error) {
+	v.c.q.onLeftovers = v.flushLeftovers
+	return v.probe(t)
+}
+
+// probe reads the TPM's identity. A TPM 1.2 has one bank, sha1; which
 // PCRs locality 0 may extend comes from the PC Client table, as it does
 // not report PCR attributes.
-func (c *Core) probe12(t transport.TPM) error {
+func (v *family12) probe(t transport.TPM) (identity, error) {
+	var id identity
 	info, err := tpm12.GetInfo(t)
 	if err != nil {
-		return classify12("read TPM 1.2 properties", err)
+		return id, classify12("read TPM 1.2 properties", err)
 	}
-	c.info = Info{
+	id.info = Info{
 		Family:       tpm12.Family,
 		Manufacturer: info.Manufacturer,
 		Vendor:       tpmwire.VendorText(info.VendorSpecific),
 		Firmware:     info.ChipVersion,
 		Revision:     fmt.Sprintf("level %d errata %d", info.SpecLevel, info.ErrataRev),
 		Banks:        []string{pcrsel.SHA1.Name},
-		Source:       c.opts.Source,
+		Source:       v.c.opts.Source,
 	}
-	c.banks = []Bank{pcrsel.SHA1}
+	id.banks = []Bank{pcrsel.SHA1}
 	for i := range maxPCRs {
-		c.extendL0[i] = tpm12.CanExtend(i) && i < info.NumPCRs
+		id.extendL0[i] = tpm12.CanExtend(i) && i < info.NumPCRs
 	}
-	log := c.log.WithField("family", tpm12.Family)
+	log := v.c.log.WithField("family", tpm12.Family)
 	if info.Disabled || info.Deactivated {
 		log.Warn("TPM 1.2 is disabled or deactivated: most operations will fail until it is enabled and activated (firmware setup, or tpm_setenable/tpm_setactive)")
 	}
 	if !info.Owned {
 		log.Warn("TPM 1.2 has no owner: seal/ fails until the administrator takes ownership, e.g. tpm_takeownership -z through tpmrm0 with TrouSerS' tcsd")
 	}
-	return nil
+	return id, nil
 }
 
-// do12 runs fn as one exclusive queue job. With sessions set, fn may
+// do runs fn as one exclusive queue job. With sessions set, fn may
 // start authorization sessions: the handles loaded before it are noted,
 // so that if fn fails or is cut short, flushLeftovers ends exactly the
 // sessions it started and never one of a TSS.
-func (c *Core) do12(ctx context.Context, sessions bool, fn func(t transport.TPM) error) error {
-	v := c.v12
-	return c.q.do(ctx, func(t transport.TPM) error {
+func (v *family12) do(ctx context.Context, sessions bool, fn func(t transport.TPM) error) error {
+	return v.c.q.do(ctx, func(t transport.TPM) error {
 		// Whatever an earlier job left and was not flushed before this
 		// one (a reconnect came between) is no longer known to be ours.
 		v.watch, v.before = false, nil
@@ -129,14 +133,6 @@ func (v *family12) flushLeftovers(t transport.TPM) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// retryable12 reports whether rsp is a TPM 1.2 asking to be asked again
-// (TPM_RETRY, TPM_DOING_SELFTEST); the 1.2 tag rules out a TPM 2.0 code
-// that happens to have the same value.
-func retryable12(rsp []byte) bool {
-	rc, _ := tpmwire.Code(rsp)
-	return tpm12.IsTPM12Response(rsp) && tpm12.RC(rc).Temporary()
 }
 
 // classify12 wraps an error of package tpm12 in the tpmcore sentinel its

@@ -270,7 +270,7 @@ func testRawClient(t *testing.T, c *Core) {
 	// one cut short between OSAP and its flush would.
 	var ours uint32
 	failed := errors.New("cut short")
-	err = c.do12(ctx, true, func(tr transport.TPM) error {
+	err = c.fam.(*family12).do(ctx, true, func(tr transport.TPM) error {
 		rsp, err := tr.Send([]byte{0, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x0A})
 		if err != nil || len(rsp) < 14 {
 			t.Fatalf("TPM_OIAP: %x, %v", rsp, err)
@@ -279,7 +279,7 @@ func testRawClient(t *testing.T, c *Core) {
 		return failed
 	})
 	if !errors.Is(err, failed) || ours == tss {
-		t.Fatalf("do12 = %v, session %x (the TSS's is %x)", err, ours, tss)
+		t.Fatalf("do = %v, session %x (the TSS's is %x)", err, ours, tss)
 	}
 	// The next job flushes what the failed one left, and only that.
 	hs, err := tpm12.LoadedHandles(clientTPM{cl}, tpm12.ResourceAuth)
@@ -342,10 +342,10 @@ func TestTPM12Retry(t *testing.T) {
 		{rsp12(0xC4, 0x800), true}, {rsp12(0xC4, 0x802), true},
 		{rsp12(0xC5, 0x800), true}, // after an authorized command
 		{rsp12(0xC4, 0x803), false}, {rsp12(0xC4, 0), false}, {rsp12(0xC4, 0x18), false},
-		{rsp12(0x8001, 0x800), false}, {rsp12(0x8001, 0x922), false},
+		{rsp12(0x8001, 0x800), false}, {rsp12(0x8001, 0x922), true}, // TPM 2.0's TPM_RC_RETRY
 	} {
-		if got := retryable12(c.rsp); got != c.want {
-			t.Errorf("retryable12(%x) = %v, want %v", c.rsp, got, c.want)
+		if got := retryable(c.rsp); got != c.want {
+			t.Errorf("retryable(%x) = %v, want %v", c.rsp, got, c.want)
 		}
 	}
 	answers := [][]byte{rsp12(0xC4, 0x802), rsp12(0xC4, 0x800), rsp12(0xC4, 0)}

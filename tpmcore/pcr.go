@@ -3,25 +3,22 @@ package tpmcore
 import (
 	"context"
 	"fmt"
-	"sync"
-
-	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
 )
 
-// ReadPCR returns the value of PCR idx in bank. Reads that wait in the
-// queue together are answered by one PCR_Read; they share the returned
-// slice, which must not be modified.
+// MaxEvent is the largest event tpmfs measures (the contract's 1 MiB).
+const MaxEvent = 1 << 20
+
+// ReadPCR returns the value of PCR idx in bank. The slice may be shared
+// with other readers (a TPM 2.0 answers reads that wait together with
+// one PCR_Read) and must not be modified.
 func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) {
-	if c.v12 != nil {
-		return c.readPCR12(ctx, bank, idx)
+	if err := checkIndex(idx); err != nil {
+		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
 	}
-	if idx < 0 || idx >= maxPCRs {
-		return nil, fmt.Errorf("read pcr %d: %w: index out of range", idx, ErrInvalid)
+	if err := c.checkBank(bank); err != nil {
+		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
 	}
-	// No derived context: on a FUSE request's context that would cost a
-	// goroutine per read. The batch bounds its own wait by OpTimeout.
-	v, err := c.pcrs.read(ctx, bank.Alg, idx)
+	v, err := c.fam.readPCR(ctx, bank, idx)
 	if err != nil {
 		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
 	}
@@ -30,278 +27,38 @@ func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) 
 
 // Extend extends PCR idx of bank with digest (PCR_Extend of that bank only).
 func (c *Core) Extend(ctx context.Context, bank Bank, idx int, digest []byte) error {
-	if c.v12 != nil {
-		return c.extend12(ctx, bank, idx, digest)
+	op := fmt.Sprintf("extend pcr %s:%d", bank.Name, idx)
+	if err := c.checkBank(bank); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := c.checkExtend(idx); err != nil {
-		return fmt.Errorf("extend pcr %s:%d: %w", bank.Name, idx, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	if len(digest) != bank.Size {
-		return fmt.Errorf("extend pcr %s:%d: %w: digest of %d bytes, want %d",
-			bank.Name, idx, ErrInvalid, len(digest), bank.Size)
+		return fmt.Errorf("%s: %w: digest of %d bytes, want %d", op, ErrInvalid, len(digest), bank.Size)
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	_, err := tpm2.PCRExtend{
-		PCRHandle: pcrHandle(idx),
-		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: bank.Alg, Digest: digest}}},
-	}.Execute(c.q.sender(ctx))
-	return classify(fmt.Sprintf("extend pcr %s:%d", bank.Name, idx), err)
+	if err := c.fam.extend(ctx, bank, idx, digest); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
 }
-
-// MaxEvent is the largest event tpmfs measures (the contract's 1 MiB).
-const MaxEvent = 1 << 20
-
-// maxEventData is TPM2B_EVENT's limit: larger events are hashed here.
-const maxEventData = 1024
 
 // Measure measures data into PCR idx like tpm2_pcrevent: every active bank
-// b is extended with H_b(data), in one command.
+// b is extended with H_b(data).
 func (c *Core) Measure(ctx context.Context, idx int, data []byte) error {
-	if c.v12 != nil {
-		return c.measure12(ctx, idx, data)
-	}
+	op := fmt.Sprintf("measure into pcr %d", idx)
 	if err := c.checkExtend(idx); err != nil {
-		return fmt.Errorf("measure into pcr %d: %w", idx, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	if len(data) > MaxEvent {
-		return fmt.Errorf("measure into pcr %d: %w: %d bytes, at most %d", idx, ErrTooLarge, len(data), MaxEvent)
+		return fmt.Errorf("%s: %w: %d bytes, at most %d", op, ErrTooLarge, len(data), MaxEvent)
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	op := fmt.Sprintf("measure into pcr %d", idx)
-	if len(data) <= maxEventData {
-		_, err := tpm2.PCREvent{
-			PCRHandle: pcrHandle(idx),
-			EventData: tpm2.TPM2BEvent{Buffer: data},
-		}.Execute(c.q.sender(ctx))
-		return classify(op, err)
-	}
-	var digests []tpm2.TPMTHA
-	for _, b := range c.banks {
-		h := b.Hash
-		if h == 0 {
-			// go-tpm lacks TPM2_EventSequenceComplete and Go lacks SM3.
-			return fmt.Errorf("%s: %w: events over %d bytes in bank %s", op, ErrUnsupported, maxEventData, b.Name)
-		}
-		hh := h.New()
-		hh.Write(data)
-		digests = append(digests, tpm2.TPMTHA{HashAlg: b.Alg, Digest: hh.Sum(nil)})
-	}
-	_, err := tpm2.PCRExtend{
-		PCRHandle: pcrHandle(idx),
-		Digests:   tpm2.TPMLDigestValues{Digests: digests},
-	}.Execute(c.q.sender(ctx))
-	return classify(op, err)
-}
-
-func (c *Core) checkExtend(idx int) error {
-	if idx < 0 || idx >= maxPCRs {
-		return fmt.Errorf("%w: index out of range", ErrInvalid)
-	}
-	if !c.CanExtend(idx) {
-		return fmt.Errorf("%w: locality 0 may not extend pcr %d", ErrNotAllowed, idx)
+	if err := c.fam.measure(ctx, idx, data); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
-}
-
-func pcrHandle(idx int) tpm2.AuthHandle {
-	return tpm2.AuthHandle{Handle: tpm2.TPMHandle(idx), Auth: tpm2.PasswordAuth(nil)}
-}
-
-// pcrBatcher coalesces PCR reads: readers that arrive while a batch waits
-// in the queue join it, and the batch reads them all with as few
-// PCR_Read commands as the TPM allows (one selection carries several PCRs
-// and banks; a response holds at most 8 digests).
-//
-// The reader that opens a batch carries it through the queue on its own
-// goroutine, so a lone reader costs no extra goroutine or hand-off. It
-// waits for the batch even if its caller gives up (the others depend on
-// it); that wait is bounded by OpTimeout.
-type pcrBatcher struct {
-	c    *Core
-	mu   sync.Mutex
-	open *pcrBatch // queued and still taking readers; nil if none
-}
-
-type pcrKey struct {
-	alg tpm2.TPMIAlgHash
-	idx int
-}
-
-// pcrBatch is one trip through the queue.
-type pcrBatch struct {
-	keys []pcrKey // distinct PCRs asked for; grows only while open
-	once sync.Once
-	vals [][]byte // parallel to keys, set once by finish
-	err  error
-	done chan struct{}
-}
-
-func newPCRBatcher(c *Core) *pcrBatcher { return &pcrBatcher{c: c} }
-
-// read returns the value of PCR idx of bank alg. The slice is shared with
-// other readers of the same batch and must not be modified.
-func (b *pcrBatcher) read(ctx context.Context, alg tpm2.TPMIAlgHash, idx int) ([]byte, error) {
-	k := pcrKey{alg, idx}
-	b.mu.Lock()
-	bt := b.open
-	lead := bt == nil
-	if lead {
-		bt = &pcrBatch{done: make(chan struct{})}
-		b.open = bt
-	}
-	slot := bt.add(k)
-	b.mu.Unlock()
-	if lead {
-		b.carry(bt)
-	} else {
-		select {
-		case <-bt.done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		}
-	}
-	if bt.err != nil {
-		return nil, bt.err
-	}
-	if bt.vals[slot] == nil {
-		return nil, fmt.Errorf("%w: PCR_Read returned no value for it", ErrUnsupported)
-	}
-	return bt.vals[slot], nil
-}
-
-func (bt *pcrBatch) add(k pcrKey) int {
-	for i, x := range bt.keys {
-		if x == k {
-			return i
-		}
-	}
-	bt.keys = append(bt.keys, k)
-	return len(bt.keys) - 1
-}
-
-// finish publishes the outcome once: the job's, or the queue's error if
-// the job never ran or did not end in time.
-func (bt *pcrBatch) finish(vals [][]byte, err error) {
-	bt.once.Do(func() {
-		bt.vals, bt.err = vals, err
-		close(bt.done)
-	})
-}
-
-// carry runs bt as one queue job and finishes it.
-func (b *pcrBatcher) carry(bt *pcrBatch) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.c.opts.OpTimeout)
-	defer cancel()
-	err := b.c.q.do(ctx, func(t transport.TPM) error {
-		vals, err := readBatch(t, b.take(bt))
-		bt.finish(vals, err)
-		return nil // the readers have the error; the queue need not
-	})
-	b.take(bt)
-	bt.finish(nil, err)
-}
-
-// take closes bt to new readers and returns what they asked for.
-func (b *pcrBatcher) take(bt *pcrBatch) []pcrKey {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.open == bt {
-		b.open = nil
-	}
-	return bt.keys
-}
-
-// readBatch reads the value of every key, with one PCR_Read per
-// response's worth of digests. The values share one new buffer.
-func readBatch(t transport.TPM, keys []pcrKey) ([][]byte, error) {
-	vals := make([][]byte, len(keys))
-	var buf []byte
-	for {
-		var sel pcrSelKey
-		for i, k := range keys {
-			if vals[i] == nil {
-				if err := sel.add(k); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if sel.n == 0 {
-			return vals, nil
-		}
-		rsp, err := t.Send(pcrReadCommand(sel))
-		if err != nil {
-			return nil, classify("pcr read", err)
-		}
-		filled := 0
-		err = parsePCRRead(rsp, func(alg tpm2.TPMIAlgHash, pcr int, d []byte) {
-			for j, k := range keys {
-				if vals[j] == nil && k.alg == alg && k.idx == pcr {
-					if buf == nil {
-						// Most batches need one digest size per key.
-						buf = make([]byte, 0, len(keys)*len(d))
-					}
-					start := len(buf)
-					buf = append(buf, d...)
-					vals[j] = buf[start:len(buf):len(buf)]
-					filled++
-				}
-			}
-		})
-		if err != nil {
-			return nil, classify("pcr read", err)
-		}
-		if filled == 0 {
-			// Nothing asked for came back (a bank the TPM does not have):
-			// asking again would get the same answer.
-			return vals, nil
-		}
-	}
-}
-
-// pcrSelKey is a PCR selection as a comparable value: PCRs (bit i of
-// masks[k]) of up to len(algs) banks, in the order first asked for.
-type pcrSelKey struct {
-	n     int
-	algs  [8]tpm2.TPMIAlgHash
-	masks [8]uint32
-}
-
-func (s *pcrSelKey) add(k pcrKey) error {
-	for i := 0; i < s.n; i++ {
-		if s.algs[i] == k.alg {
-			s.masks[i] |= 1 << k.idx
-			return nil
-		}
-	}
-	if s.n == len(s.algs) {
-		return fmt.Errorf("%w: more than %d banks in one read", ErrInvalid, len(s.algs))
-	}
-	s.algs[s.n], s.masks[s.n] = k.alg, 1<<k.idx
-	s.n++
-	return nil
-}
-
-// pcrReadCmds: in practice one command per PCR and bank, and a few for
-// the combinations concurrent readers ask for.
-var pcrReadCmds = cmdCache[pcrSelKey]{max: 512}
-
-// pcrReadCommand returns the PCR_Read command for sel, built by go-tpm.
-func pcrReadCommand(sel pcrSelKey) []byte {
-	return pcrReadCmds.get(sel, func() []byte {
-		var in tpm2.TPMLPCRSelection
-		for i := 0; i < sel.n; i++ {
-			var pcrs []uint
-			for p := 0; p < maxPCRs; p++ {
-				if sel.masks[i]&(1<<p) != 0 {
-					pcrs = append(pcrs, uint(p))
-				}
-			}
-			in.PCRSelections = append(in.PCRSelections, tpm2.TPMSPCRSelection{
-				Hash: sel.algs[i], PCRSelect: tpm2.PCClientCompatible.PCRs(pcrs...),
-			})
-		}
-		return goTPMCommand(func(t transport.TPM) { tpm2.PCRRead{PCRSelectionIn: in}.Execute(t) })
-	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"tpmfs/internal/tpmwire"
+	"tpmfs/tpmcore/tpm12"
 )
 
 // Retry bounds: the TPM asks for a retry when busy (RETRY), when it
@@ -39,10 +40,10 @@ func retry(ctx context.Context, send func() ([]byte, error)) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		rc := responseCode(rsp)
-		if !retryable(rc) && !retryable12(rsp) {
+		if !retryable(rsp) {
 			return rsp, nil
 		}
+		rc := responseCode(rsp)
 		if time.Since(start)+delay > retryBudget {
 			return nil, fmt.Errorf("%w after %v: %w", errRetryExhausted, time.Since(start).Round(time.Millisecond), rc)
 		}
@@ -63,6 +64,14 @@ func responseCode(rsp []byte) tpm2.TPMRC {
 	return tpm2.TPMRC(rc)
 }
 
-func retryable(rc tpm2.TPMRC) bool {
+// retryable reports whether rsp asks to be asked again, in the
+// response's own family (the loop also runs before the family is known):
+// TPM 2.0's RETRY, YIELDED and TESTING; TPM 1.2's TPM_RETRY and
+// TPM_DOING_SELFTEST, whose values a TPM 2.0 code may share.
+func retryable(rsp []byte) bool {
+	rc := responseCode(rsp)
+	if tpm12.IsTPM12Response(rsp) {
+		return tpm12.RC(rc).Temporary()
+	}
 	return rc == tpm2.TPMRCRetry || rc == tpm2.TPMRCYielded || rc == tpm2.TPMRCTesting
 }

@@ -32,7 +32,7 @@ var (
 )
 
 // MaxSecret is the largest secret tpmfs seals (the contract's 1 MiB).
-const MaxSecret = 1 << 20
+const MaxSecret = sealing.MaxSecretSize
 
 // sealTimeout bounds a seal or unseal: a handful of commands, one of them
 // a key creation that may be slow on a real chip.
@@ -58,13 +58,11 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 	if len(secret) > MaxSecret {
 		return nil, fmt.Errorf("seal %s: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecret)
 	}
+	ctx, cancel := sealContext(ctx)
+	defer cancel()
 	var obj *Sealed
-	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
-		if c.v12 != nil {
-			obj, err = sealing.Seal12(t, c.v12.srkAuth, name, sel, secret)
-		} else {
-			obj, err = sealing.Seal(t, c.opts.OwnerAuth, name, sel, secret)
-		}
+	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
+		obj, err = c.fam.seal(t, name, sel, secret)
 		return err
 	})
 	if err != nil {
@@ -76,13 +74,11 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 // Unseal returns the secret of object name if the TPM's PCRs satisfy its
 // policy (ErrPolicy, with a *PolicyError, otherwise).
 func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, error) {
+	ctx, cancel := sealContext(ctx)
+	defer cancel()
 	var secret []byte
-	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
-		if c.v12 != nil {
-			secret, err = sealing.Unseal12(t, c.v12.srkAuth, name, obj)
-		} else {
-			secret, err = sealing.Unseal(t, c.opts.OwnerAuth, name, obj)
-		}
+	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
+		secret, err = c.fam.unseal(t, name, obj)
 		return err
 	})
 	if err != nil {
@@ -93,13 +89,11 @@ func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, er
 
 // Reseal seals the secret of obj anew under sel; the old policy must hold.
 func (c *Core) Reseal(ctx context.Context, name string, obj *Sealed, sel Selection) (*Sealed, error) {
+	ctx, cancel := sealContext(ctx)
+	defer cancel()
 	var out *Sealed
-	err := c.sealJob(ctx, func(t transport.TPM) (err error) {
-		if c.v12 != nil {
-			out, err = sealing.Reseal12(t, c.v12.srkAuth, name, obj, sel)
-		} else {
-			out, err = sealing.Reseal(t, c.opts.OwnerAuth, name, obj, sel)
-		}
+	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
+		out, err = c.fam.reseal(t, name, obj, sel)
 		return err
 	})
 	if err != nil {
@@ -108,20 +102,18 @@ func (c *Core) Reseal(ctx context.Context, name string, obj *Sealed, sel Selecti
 	return out, nil
 }
 
-// sealJob runs a seal operation as one exclusive queue job, so no other
-// command lands between its create, load and flush (on a TPM 1.2, no
-// TSS command between its OSAP and its Seal or Unseal), and maps its
-// errors to tpmcore's sentinels.
-func (c *Core) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, sealTimeout)
-		defer cancel()
+// sealContext bounds a seal operation by sealTimeout unless the caller
+// has a deadline.
+func sealContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
 	}
-	if c.v12 != nil {
-		return sealErr12(c.do12(ctx, true, fn))
-	}
-	err := c.q.do(ctx, fn)
+	return context.WithTimeout(ctx, sealTimeout)
+}
+
+// sealErr maps the errors of a sealing job to tpmcore's sentinels; what
+// package sealing does not name is left to the family's classify.
+func sealErr(err error, classify func(op string, err error) error) error {
 	switch {
 	case err == nil, errors.Is(err, ErrPolicy), errors.Is(err, ErrWrongTPM),
 		errors.Is(err, ErrCorrupt), errors.Is(err, ErrUnavailable):

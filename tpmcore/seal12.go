@@ -1,21 +1,29 @@
 package tpmcore
 
 import (
-	"errors"
-	"fmt"
+	"context"
+
+	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/tpmcore/sealing"
 )
 
-// sealErr12 maps the errors of a TPM 1.2 seal job (sealing.Seal12 and its
-// kin: the same envelope, its key sealed with TPM_Seal under the SRK) to
-// tpmcore's sentinels.
-func sealErr12(err error) error {
-	switch {
-	case err == nil, errors.Is(err, ErrPolicy), errors.Is(err, ErrWrongTPM), errors.Is(err, ErrCorrupt):
-		return err
-	case errors.Is(err, sealing.ErrPCRUnavailable), errors.Is(err, sealing.ErrTooLarge):
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return classify12("tpm", err)
+// The TPM 1.2 family's sealing: sealing.Seal12 and its kin under the
+// SRK, in jobs that track sessions, so an OSAP or OIAP left by a failed
+// job is flushed before the next one (and a TSS's never is).
+
+func (v *family12) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
+	return sealErr(v.do(ctx, true, fn), classify12)
+}
+
+func (v *family12) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {
+	return sealing.Seal12(t, v.srkAuth, name, sel, secret)
+}
+
+func (v *family12) unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error) {
+	return sealing.Unseal12(t, v.srkAuth, name, obj)
+}
+
+func (v *family12) reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error) {
+	return sealing.Reseal12(t, v.srkAuth, name, obj, sel)
 }

@@ -1,0 +1,68 @@
+package tpmcore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tpmcore/rm"
+)
+
+// The raw channel on a TPM 2.0: a resource manager space, so that a
+// client's transient objects and sessions are its own and are flushed
+// when it closes.
+
+// spaceChannel runs a client's commands in its space.
+type spaceChannel struct {
+	f     *family20
+	space *rm.Space
+}
+
+func (f *family20) openRaw() (rawChannel, error) {
+	m, err := f.manager()
+	if err != nil {
+		return nil, err
+	}
+	return &spaceChannel{f: f, space: m.NewSpace()}, nil
+}
+
+// manager creates the resource manager on first use: it asks the TPM for
+// its command attributes, which only raw clients need.
+func (f *family20) manager() (*rm.Manager, error) {
+	f.rmMu.Lock()
+	defer f.rmMu.Unlock()
+	if f.rm != nil {
+		return f.rm, nil
+	}
+	ctx, cancel := f.c.ctx(context.Background())
+	defer cancel()
+	err := f.c.q.do(ctx, func(t transport.TPM) error {
+		m, err := rm.New(t)
+		if err != nil {
+			return err
+		}
+		m.SetLogger(f.c.log.WithField("component", "rm"))
+		f.rm = m
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start resource manager: %w", err)
+	}
+	return f.rm, nil
+}
+
+func (s *spaceChannel) transmit(ctx context.Context, cmd []byte) (rsp []byte, err error) {
+	err = s.f.c.q.do(ctx, func(t transport.TPM) (err error) {
+		rsp, err = s.f.rm.Transmit(t, s.space, cmd)
+		return err
+	})
+	return rsp, err
+}
+
+// close flushes everything the space holds in the TPM.
+func (s *spaceChannel) close() error {
+	ctx, cancel := s.f.c.ctx(context.Background())
+	defer cancel()
+	return s.f.c.q.do(ctx, func(t transport.TPM) error { return s.f.rm.Flush(t, s.space) })
+}

@@ -1,0 +1,29 @@
+package tpmcore
+
+import (
+	"context"
+
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/tpmcore/sealing"
+)
+
+// The TPM 2.0 family's sealing: package sealing under the owner
+// hierarchy's SRK, in jobs that no other command interleaves, so nothing
+// lands between a seal's create, load and flush.
+
+func (f *family20) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
+	return sealErr(f.c.q.do(ctx, fn), classify)
+}
+
+func (f *family20) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {
+	return sealing.Seal(t, f.c.opts.OwnerAuth, name, sel, secret)
+}
+
+func (f *family20) unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error) {
+	return sealing.Unseal(t, f.c.opts.OwnerAuth, name, obj)
+}
+
+func (f *family20) reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error) {
+	return sealing.Reseal(t, f.c.opts.OwnerAuth, name, obj, sel)
+}
