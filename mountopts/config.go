@@ -1,18 +1,23 @@
 package mountopts
 
-import "tpmfs/tddl"
+import (
+	"strings"
+
+	"tpmfs/tddl/source"
+	"tpmfs/tpmcore/pcrsel"
+)
 
 // Config is a parsed and validated mount configuration.
 type Config struct {
-	Source     string      // SOURCE as given
-	TPM        tddl.Config // SOURCE parsed by tddl.ParseSource
+	Source     string        // SOURCE as given
+	TPM        source.Config // SOURCE parsed by source.Parse
 	AllowOther bool
 	ReadOnly   bool
 	UID, GID   uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
 	StateDir                                  string   // absolute and clean
-	Bank                                      string   // "" = the TPM's default; else one of Banks
+	Bank                                      string   // "" = the TPM's default; else a bank of package pcrsel
 	SRKAuth                                   SRKAuth  // secret for the storage hierarchy
 	FSName                                    string   // default: Source
 	Subtype                                   string   // default: "tpmfs"
@@ -29,8 +34,15 @@ type SRKAuth struct {
 	File string
 }
 
-// Banks lists the values bank= accepts, in the spelling of tpm2-tools.
-var Banks = []string{"sha1", "sha256", "sha384", "sha512", "sm3_256"}
+// bankNames lists the values bank= accepts, in the spelling of
+// tpm2-tools: the banks package pcrsel knows.
+func bankNames() string {
+	var names []string
+	for _, b := range pcrsel.Banks() {
+		names = append(names, b.Name)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Defaults of DESIGN.md's option table.
 const (

@@ -1,6 +1,8 @@
 // Package mountopts turns the SOURCE argument and the -o mount options into
 // a validated Config; it is pure: it never exits, logs or touches the
-// system, and reads the environment only through the Env it is given.
+// system, and reads the environment only through the Env it is given. Of
+// tpmfs it imports only two leaves: the SOURCE parser (tddl/source) and
+// the table of PCR banks (tpmcore/pcrsel), never the device layer.
 //
 // Options follow fstab and libfuse conventions: comma-separated, several
 // -o arguments allowed, a later option overrides an earlier one, and a

@@ -12,7 +12,7 @@ var (
 	ErrUnknownUser   = errors.New("unknown user")
 	ErrUnknownGroup  = errors.New("unknown group")
 	ErrNotAbsolute   = errors.New("not an absolute path")
-	ErrInvalidBank   = errors.New("unknown PCR bank (want sha1, sha256, sha384, sha512 or sm3_256)")
+	ErrInvalidBank   = errors.New("unknown PCR bank")
 	ErrInvalidSRK    = errors.New("want well-known or file:PATH")
 	ErrInvalidChar   = errors.New("contains a control character")
 	ErrUnsupported   = errors.New("not supported")

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"tpmfs/tpmcore/pcrsel"
 )
 
 // flagOptions take no value.
@@ -34,14 +36,12 @@ var valueOptions = map[string]func(c *Config, env Env, val string) error{
 		return err
 	},
 	"bank": func(c *Config, _ Env, val string) error {
-		b := strings.ToLower(val)
-		for _, known := range Banks {
-			if b == known {
-				c.Bank = b
-				return nil
-			}
+		b, ok := pcrsel.BankByName(val)
+		if !ok {
+			return fmt.Errorf("%w (want %s)", ErrInvalidBank, bankNames())
 		}
-		return ErrInvalidBank
+		c.Bank = b.Name
+		return nil
 	},
 	"srk_auth": func(c *Config, _ Env, val string) error {
 		if val == "well-known" {

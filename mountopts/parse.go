@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // Parse parses SOURCE and the raw -o arguments against the running
@@ -19,20 +19,20 @@ func Parse(source string, options []string) (*Config, error) {
 // validated Config. env supplies the uid, gid, $XDG_STATE_HOME, $HOME and
 // user/group lookups. The first bad option ends parsing with an error
 // naming it.
-func ParseEnv(env Env, source string, options []string) (*Config, error) {
-	if source == "" {
+func ParseEnv(env Env, src string, options []string) (*Config, error) {
+	if src == "" {
 		return nil, fmt.Errorf("%w \"\": empty", ErrSource)
 	}
 	// SOURCE is also the default fsname, which the kernel must take.
-	if strings.ContainsFunc(source, isControl) {
-		return nil, fmt.Errorf("%w %q: %w", ErrSource, source, ErrInvalidChar)
+	if strings.ContainsFunc(src, isControl) {
+		return nil, fmt.Errorf("%w %q: %w", ErrSource, src, ErrInvalidChar)
 	}
-	tpm, err := tddl.ParseSource(source)
+	tpm, err := source.Parse(src)
 	if err != nil {
 		return nil, sourceError{err}
 	}
 	cfg := &Config{
-		Source: source,
+		Source: src,
 		TPM:    tpm,
 		// The mounting user owns the files by default: root for an
 		// fstab mount (DESIGN.md's 0, 0), the user for a user's mount.
@@ -43,7 +43,7 @@ func ParseEnv(env Env, source string, options []string) (*Config, error) {
 		SealMode:   DefaultSealMode,
 		DeviceMode: DefaultDeviceMode,
 		SRKAuth:    SRKAuth{WellKnown: true},
-		FSName:     source,
+		FSName:     src,
 		Subtype:    DefaultSubtype,
 	}
 	for _, arg := range options {
@@ -112,7 +112,7 @@ func defaultStateDir(env Env) (string, error) {
 	return "", ErrNoStateDir
 }
 
-// sourceError is a tddl.ParseSource error, which already names SOURCE,
+// sourceError is a source.Parse error, which already names SOURCE,
 // made to match ErrSource as well.
 type sourceError struct{ err error }
 

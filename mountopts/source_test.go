@@ -6,18 +6,18 @@ import (
 	"strings"
 	"testing"
 
-	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 func TestParseSource(t *testing.T) {
 	tests := []struct {
 		source string
-		want   tddl.Config
+		want   source.Config
 	}{
-		{"swtpm:host=10.1.2.3,port=2400", tddl.Config{Kind: tddl.KindSwtpm, Host: "10.1.2.3", Port: 2400}},
-		{"swtpm:path=/run/swtpm/sock", tddl.Config{Kind: tddl.KindSwtpm, Path: "/run/swtpm/sock"}},
-		{"device:/dev/tpm0", tddl.Config{Kind: tddl.KindDevice, Path: "/dev/tpm0"}},
-		{"/dev/tpmrm0", tddl.Config{Kind: tddl.KindDevice, Path: "/dev/tpmrm0"}},
+		{"swtpm:host=10.1.2.3,port=2400", source.Config{Kind: source.Swtpm, Host: "10.1.2.3", Port: 2400}},
+		{"swtpm:path=/run/swtpm/sock", source.Config{Kind: source.Swtpm, Path: "/run/swtpm/sock"}},
+		{"device:/dev/tpm0", source.Config{Kind: source.Device, Path: "/dev/tpm0"}},
+		{"/dev/tpmrm0", source.Config{Kind: source.Device, Path: "/dev/tpmrm0"}},
 	}
 	for _, tt := range tests {
 		cfg, err := ParseEnv(newFakeEnv(), tt.source, []string{"ro"})
@@ -32,7 +32,7 @@ func TestParseSource(t *testing.T) {
 			t.Errorf("ParseEnv(%q): Source %q, FSName %q; want both the SOURCE", tt.source, cfg.Source, cfg.FSName)
 		}
 	}
-	if cfg, err := ParseEnv(newFakeEnv(), "auto", nil); err != nil || cfg.TPM.Kind != tddl.KindAuto {
+	if cfg, err := ParseEnv(newFakeEnv(), "auto", nil); err != nil || cfg.TPM.Kind != source.Auto {
 		t.Errorf("ParseEnv(auto) = %+v, %v; want Kind auto", cfg, err)
 	}
 }

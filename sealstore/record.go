@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/sealing"
 )
 
@@ -18,16 +19,6 @@ const (
 	// MaxPCRIndex is the highest PCR index a sealed-to value may name.
 	MaxPCRIndex = 31
 )
-
-// digestSizes are the banks a sealed-to PCR value may come from, with the
-// digest length each implies; a wrong length means a damaged file.
-var digestSizes = map[string]int{
-	"sha1":    20,
-	"sha256":  32,
-	"sha384":  48,
-	"sha512":  64,
-	"sm3_256": 32,
-}
 
 // Record is one sealed object as kept in the state directory: the
 // directory's ownership and mode, its PCR selection, and the sealed data
@@ -117,10 +108,12 @@ func validSealed(o *sealing.Object, selection string) error {
 		}
 	}
 	for _, v := range o.PCRValues {
-		size, ok := digestSizes[v.Bank]
-		if !ok {
+		// The bank's digest length; a wrong one means a damaged file.
+		bank, ok := pcrsel.BankByName(v.Bank)
+		if !ok || bank.Name != v.Bank {
 			return fmt.Errorf("pcr_values: unknown bank %q", v.Bank)
 		}
+		size := bank.Size
 		if v.Index < 0 || v.Index > MaxPCRIndex {
 			return fmt.Errorf("pcr_values: %s index %d outside 0–%d", v.Bank, v.Index, MaxPCRIndex)
 		}

@@ -5,12 +5,13 @@ import (
 
 	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // BenchmarkGetRandom measures one round trip (TPM2_GetRandom(16)) per
 // backend: the floor that tpmcore's queue adds its costs to.
 func BenchmarkGetRandom(b *testing.B) {
-	run := func(b *testing.B, cfg tddl.Config) {
+	run := func(b *testing.B, cfg source.Config) {
 		tpm, err := tddl.Open(cfg)
 		if err != nil {
 			b.Skip(err)
@@ -24,13 +25,13 @@ func BenchmarkGetRandom(b *testing.B) {
 			}
 		}
 	}
-	b.Run("sim", func(b *testing.B) { run(b, tddl.Config{Kind: tddl.KindSim}) })
+	b.Run("sim", func(b *testing.B) { run(b, source.Config{Kind: source.Sim}) })
 	b.Run("swtpm-tcp", func(b *testing.B) {
 		p := swtpmtest.Start(b)
-		run(b, tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: p.Port})
+		run(b, source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: p.Port})
 	})
 	b.Run("swtpm-unix", func(b *testing.B) {
 		p := swtpmtest.StartWith(b, swtpmtest.Options{Unix: true})
-		run(b, tddl.Config{Kind: tddl.KindSwtpm, Path: p.Sock})
+		run(b, source.Config{Kind: source.Swtpm, Path: p.Sock})
 	})
 }

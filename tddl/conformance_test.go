@@ -13,27 +13,26 @@ import (
 
 	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // backend is one way of reaching a TPM that the shared suite runs on.
 type backend struct {
 	name string
-	cfg  tddl.Config
+	cfg  source.Config
 	// swtpm is set for swtpm backends: the suite stops and restarts it.
 	swtpm *swtpmtest.Swtpm
-	// canCancel: Cancel must succeed (TCP swtpm has a control channel).
-	canCancel bool
 }
 
 // TestConformance runs one suite on every backend available here.
 func TestConformance(t *testing.T) {
 	t.Run("sim", func(t *testing.T) {
-		runSuite(t, backend{name: "sim", cfg: tddl.Config{Kind: tddl.KindSim}})
+		runSuite(t, backend{name: "sim", cfg: source.Config{Kind: source.Sim}})
 	})
 	t.Run("swtpm-tcp", func(t *testing.T) {
 		p := swtpmtest.Start(t)
 		cfg := mustParse(t, p.Source())
-		runSuite(t, backend{name: "swtpm-tcp", cfg: cfg, swtpm: p, canCancel: true})
+		runSuite(t, backend{name: "swtpm-tcp", cfg: cfg, swtpm: p})
 	})
 	t.Run("swtpm-unix", func(t *testing.T) {
 		p := swtpmtest.StartWith(t, swtpmtest.Options{Unix: true})
@@ -50,13 +49,13 @@ func TestConformance(t *testing.T) {
 		if _, err := os.Stat(path); err != nil {
 			t.Skipf("no TPM device: %v", err)
 		}
-		runSuite(t, backend{name: "device", cfg: tddl.Config{Kind: tddl.KindDevice, Path: path}})
+		runSuite(t, backend{name: "device", cfg: source.Config{Kind: source.Device, Path: path}})
 	})
 }
 
-func mustParse(t *testing.T, s string) tddl.Config {
+func mustParse(t *testing.T, s string) source.Config {
 	t.Helper()
-	cfg, err := tddl.ParseSource(s)
+	cfg, err := source.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +90,6 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("CommandSize", func(t *testing.T) { testCommandSize(t, b.open(t)) })
 	t.Run("SendAfterClose", func(t *testing.T) { testSendAfterClose(t, b.open(t)) })
 	t.Run("Deadline", func(t *testing.T) { testDeadline(t, b.open(t)) })
-	t.Run("Cancel", func(t *testing.T) { testCancel(t, b.open(t), b.canCancel) })
 	if b.swtpm != nil {
 		t.Run("Reconnect", func(t *testing.T) { testReconnect(t, b.open(t), b.swtpm) })
 		t.Run("RestartWhileIdle", func(t *testing.T) { testRestartWhileIdle(t, b.open(t), b.swtpm) })
@@ -265,23 +263,6 @@ func testDeadline(t *testing.T, tpm tddl.TPM) {
 		t.Fatal(err)
 	}
 	testGetRandom(t, tpm)
-}
-
-func testCancel(t *testing.T, tpm tddl.TPM, canCancel bool) {
-	c, ok := tpm.(tddl.Canceler)
-	if !ok {
-		t.Skip("backend cannot cancel")
-	}
-	err := c.Cancel()
-	switch {
-	case canCancel && err != nil:
-		t.Fatalf("Cancel: %v", err)
-	case !canCancel && !errors.Is(err, errors.ErrUnsupported):
-		t.Fatalf("Cancel = %v, want errors.ErrUnsupported", err)
-	}
-	// Cancelling between commands must leave the next one alone.
-	testGetRandom(t, tpm)
-	testPCRExtend(t, tpm)
 }
 
 // testReconnect: a Send fails (it does not hang) while swtpm is down and

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // A raw pseudo-terminal stands in for a device whose answer comes later:
@@ -42,7 +43,7 @@ func openPTY(t *testing.T) (tpm tddl.TPM, master *os.File) {
 	if err := makeRaw(slave); err != nil {
 		t.Fatal(err)
 	}
-	tpm, err = tddl.Open(tddl.Config{Kind: tddl.KindDevice, Path: slave})
+	tpm, err = tddl.Open(source.Config{Kind: source.Device, Path: slave})
 	if err != nil {
 		t.Fatal(err)
 	}

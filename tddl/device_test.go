@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // The device backend's byte mechanics (one write, one read, size checks)
@@ -24,7 +25,7 @@ func openFIFO(t *testing.T) (tddl.TPM, string) {
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tpm, err := tddl.Open(tddl.Config{Kind: tddl.KindDevice, Path: path})
+	tpm, err := tddl.Open(source.Config{Kind: source.Device, Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestDeviceBadResponse(t *testing.T) {
 
 func TestDeviceUnreachable(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "tpm0")
-	_, err := tddl.Open(tddl.Config{Kind: tddl.KindDevice, Path: missing})
+	_, err := tddl.Open(source.Config{Kind: source.Device, Path: missing})
 	if !errors.Is(err, tddl.ErrUnreachable) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Open(missing device) = %v, want ErrUnreachable naming %s", err, missing)
 	}
@@ -81,7 +82,7 @@ func TestDeviceUnreachable(t *testing.T) {
 			t.Skipf("%s exists; auto would find it", p)
 		}
 	}
-	for _, cfg := range []tddl.Config{{Kind: tddl.KindAuto}, {Kind: tddl.KindDevice}} {
+	for _, cfg := range []source.Config{{Kind: source.Auto}, {Kind: source.Device}} {
 		if _, err := tddl.Open(cfg); !errors.Is(err, tddl.ErrUnreachable) ||
 			!strings.Contains(err.Error(), "/dev/tpmrm0") {
 			t.Errorf("Open(%+v) without devices = %v, want ErrUnreachable naming /dev/tpmrm0", cfg, err)

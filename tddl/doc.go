@@ -9,6 +9,7 @@
 // channel (TCP or Unix; it redials after an I/O failure) and the in-process
 // reference simulator (cgo only; one per process).
 //
-// ParseSource reads the SOURCE syntax of tpmfs (tpm2-tools' TCTI syntax);
-// Open turns the resulting Config into a TPM.
+// Open turns a SOURCE, as package source parses it (tpm2-tools' TCTI
+// syntax), into a TPM. tddl imports no package of tpmfs but that leaf and
+// internal helpers, and it does not log.
 package tddl

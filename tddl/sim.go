@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/google/go-tpm-tools/simulator"
-	"github.com/sirupsen/logrus"
 )
 
 // simInUse guards the process-global simulator: simulator.Get would block
@@ -26,7 +25,8 @@ type sim struct {
 
 // openSim starts the simulator. With stateDir its hierarchy seeds come from
 // stateDir/seed, so primary keys such as the SRK survive a restart; nothing
-// else (NV, persistent handles, PCRs) does.
+// else (NV, persistent handles, PCRs) does. The program, not tddl, warns
+// its user that the simulator keeps no secret.
 func openSim(stateDir string) (TPM, error) {
 	if !simInUse.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("open sim: %w: the simulator is process-global and already open", ErrBusy)
@@ -36,7 +36,6 @@ func openSim(stateDir string) (TPM, error) {
 		simInUse.Store(false)
 		return nil, fmt.Errorf("open sim: %w", err)
 	}
-	logrus.Warn("tddl: using the in-process TPM simulator; it is for trying out and tests only, never for secrets")
 	return &sim{s: s}, nil
 }
 

@@ -14,11 +14,12 @@ import (
 
 	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 func openSim(t *testing.T, stateDir string) tddl.TPM {
 	t.Helper()
-	tpm, err := tddl.Open(tddl.Config{Kind: tddl.KindSim, StateDir: stateDir})
+	tpm, err := tddl.Open(source.Config{Kind: source.Sim, StateDir: stateDir})
 	if errors.Is(err, tddl.ErrNotBuiltIn) {
 		swtpmtest.SkipOrFail(t, "%v", err)
 	}
@@ -92,7 +93,7 @@ func TestSimMalformedSeed(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := tddl.Open(tddl.Config{Kind: tddl.KindSim, StateDir: dir})
+		_, err := tddl.Open(source.Config{Kind: source.Sim, StateDir: dir})
 		if errors.Is(err, tddl.ErrNotBuiltIn) {
 			t.Skip(err)
 		}
@@ -109,7 +110,7 @@ func TestSimSecondOpenFailsAtOnce(t *testing.T) {
 	defer tpm.Close()
 	done := make(chan error, 1)
 	go func() {
-		second, err := tddl.Open(tddl.Config{Kind: tddl.KindSim})
+		second, err := tddl.Open(source.Config{Kind: source.Sim})
 		if err == nil {
 			second.Close()
 		}

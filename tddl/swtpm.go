@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tpmfs/internal/tpmwire"
+	"tpmfs/tddl/source"
 )
 
 // dialTimeout bounds one connection attempt when no deadline is set, so a
@@ -31,7 +32,6 @@ const dialTimeout = 10 * time.Second
 // connection sees the same TPM.
 type swtpm struct {
 	network, addr string
-	ctrlAddr      string // TCP control channel, "" if unknown
 
 	// ctx is cancelled by Close to abort a dial in progress.
 	ctx    context.Context
@@ -43,19 +43,14 @@ type swtpm struct {
 	deadline time.Time
 }
 
-func openSwtpm(cfg Config) (TPM, error) {
+func openSwtpm(cfg source.Config) (TPM, error) {
 	s := &swtpm{network: "unix", addr: cfg.Path}
 	if cfg.Path == "" {
 		if cfg.Port < 1 || cfg.Port > 65535 {
-			return nil, fmt.Errorf("open swtpm: %w: bad port %d", ErrBadSource, cfg.Port)
+			return nil, fmt.Errorf("open swtpm: %w: bad port %d", source.ErrBad, cfg.Port)
 		}
 		s.network = "tcp"
 		s.addr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-		// By the tpm2-tss swtpm TCTI convention the control channel
-		// listens on the next port.
-		if cfg.Port < 65535 {
-			s.ctrlAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port+1))
-		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	// Dial now so that a wrong SOURCE fails at mount, not at first use.

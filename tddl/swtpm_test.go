@@ -21,6 +21,7 @@ import (
 
 	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // peer is a scripted stand-in for swtpm, for the failures a real swtpm
@@ -93,7 +94,7 @@ func (p *peer) serve(c net.Conn) {
 func (p *peer) open(t *testing.T) tddl.TPM {
 	t.Helper()
 	port := p.l.Addr().(*net.TCPAddr).Port
-	tpm, err := tddl.Open(tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: port})
+	tpm, err := tddl.Open(source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +197,9 @@ func TestSwtpmUnreachable(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	sock := filepath.Join(t.TempDir(), "none")
-	for _, cfg := range []tddl.Config{
-		{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: port},
-		{Kind: tddl.KindSwtpm, Path: sock},
+	for _, cfg := range []source.Config{
+		{Kind: source.Swtpm, Host: "127.0.0.1", Port: port},
+		{Kind: source.Swtpm, Path: sock},
 	} {
 		_, err := tddl.Open(cfg)
 		if !errors.Is(err, tddl.ErrUnreachable) {
@@ -298,69 +299,4 @@ func TestSwtpmAgreesWithTools(t *testing.T) {
 			t.Fatalf("tddl read %x after tpm2_pcrextend, want %x", got, want)
 		}
 	})
-}
-
-// TestSwtpmCancelFraming checks the control-channel exchange against
-// swtpm_ioctls(3): CMD_CANCEL_TPM_CMD is the big-endian uint32 9 with no
-// payload, answered by a big-endian uint32 result.
-func TestSwtpmCancelFraming(t *testing.T) {
-	var port int
-	var ctrl net.Listener
-	for range 50 {
-		port = swtpmtest.FreePortPair(t)
-		var err error
-		if ctrl, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1)); err == nil {
-			break
-		}
-	}
-	if ctrl == nil {
-		t.Fatal("no control port")
-	}
-	defer ctrl.Close()
-	startPeerOn(t, fmt.Sprintf("127.0.0.1:%d", port))
-	results := []uint32{0, 0x9} // success, then TPM_FAIL
-	requests := make(chan []byte, 3)
-	go func() {
-		for i := 0; ; i++ {
-			c, err := ctrl.Accept()
-			if err != nil {
-				return
-			}
-			req := make([]byte, 8)
-			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			n, _ := io.ReadAtLeast(c, req, 4) // a payload would show as n > 4
-			requests <- req[:n]
-			if i < len(results) {
-				binary.Write(c, binary.BigEndian, results[i])
-				c.Close()
-			} // else stay silent, keeping c open
-		}
-	}()
-	tpm, err := tddl.Open(tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := tpm.(tddl.Canceler)
-	if err := c.Cancel(); err != nil {
-		t.Fatalf("Cancel answered 0 = %v", err)
-	}
-	if got := <-requests; !bytes.Equal(got, []byte{0, 0, 0, 9}) {
-		t.Fatalf("cancel request %x, want 00000009", got)
-	}
-	if err := c.Cancel(); err == nil || !strings.Contains(err.Error(), "0x9") {
-		t.Fatalf("Cancel answered 0x9 = %v, want an error naming it", err)
-	}
-	<-requests
-	done := make(chan error, 1)
-	go func() { done <- c.Cancel() }()
-	<-requests // the silent control channel has the request
-	tpm.Close()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("Cancel without an answer succeeded")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not unblock Cancel")
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 func TestMain(m *testing.M) { os.Exit(swtpmtest.RunMain(m)) }
@@ -20,7 +21,7 @@ func newCore12(t *testing.T, port int, ownerAuth []byte) (*Core, *logtest.Hook) 
 	t.Helper()
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	cfg := tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: port}
+	cfg := source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: port}
 	c, err := New(func() (tddl.TPM, error) { return tddl.Open(cfg) }, Options{
 		Source: cfg.String(), OwnerAuth: ownerAuth, Log: logrus.NewEntry(log),
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/sealing"
 )
@@ -25,7 +26,7 @@ const (
 // runDirect connects to the TPM, measures with go-tpm's typed commands on
 // the raw tddl connection (no queue, no FUSE), and disconnects: swtpm
 // serves one client at a time. It also returns the TPM's GetRandom size.
-func runDirect(cfg tddl.Config, o options) (*figures, int, error) {
+func runDirect(cfg source.Config, o options) (*figures, int, error) {
 	t, err := tddl.Open(cfg)
 	if err != nil {
 		return nil, 0, fmt.Errorf("direct client: %w", err)

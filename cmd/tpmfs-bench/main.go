@@ -17,7 +17,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 // options are the command line.
@@ -152,7 +152,7 @@ func runSwtpm(bin, work string, o options) (*backendRun, error) {
 		return nil, err
 	}
 	defer s.stop()
-	cfg := tddl.Config{Kind: tddl.KindSwtpm, Host: "127.0.0.1", Port: s.port}
+	cfg := source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: s.port}
 	r := &backendRun{name: "swtpm", source: s.source(), targets: true,
 		note: "direct: go-tpm typed commands on one tddl swtpm connection (no queue, no FUSE)"}
 	return r, measure(r, bin, work, cfg, o)
@@ -163,10 +163,10 @@ func runSwtpm(bin, work string, o options) (*backendRun, error) {
 func runSim(bin, work string, o options) (*backendRun, error) {
 	r := &backendRun{name: "sim", source: "sim:",
 		note: "direct: go-tpm on a separate in-process simulator in this bench process (the daemon has its own); no targets on sim"}
-	return r, measure(r, bin, work, tddl.Config{Kind: tddl.KindSim}, o)
+	return r, measure(r, bin, work, source.Config{Kind: source.Sim}, o)
 }
 
-func measure(r *backendRun, bin, work string, cfg tddl.Config, o options) error {
+func measure(r *backendRun, bin, work string, cfg source.Config, o options) error {
 	r.only, r.readers = o.only, o.readers
 	for round := 1; ; round++ {
 		f, chunk, err := runDirect(cfg, o)

@@ -16,6 +16,7 @@ import (
 	"tpmfs/mountopts"
 	"tpmfs/sealstore"
 	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 	"tpmfs/tpmcore"
 )
 
@@ -27,6 +28,9 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	ownerAuth, err := readSRKAuth(cfg.SRKAuth)
 	if err != nil {
 		return err
+	}
+	if cfg.TPM.Kind == source.Sim {
+		log.Warn("using the in-process TPM simulator; it is for trying out and tests only, never for secrets")
 	}
 	core, err := tpmcore.New(func() (tddl.TPM, error) { return tddl.Open(cfg.TPM) }, tpmcore.Options{
 		Source:    cfg.Source,

@@ -95,7 +95,7 @@ func StartWith(t testing.TB, o Options) *Swtpm {
 	return nil
 }
 
-// Source is the tpmfs SOURCE (and tddl.ParseSource string) for s.
+// Source is the tpmfs SOURCE (and tddl/source string) for s.
 func (s *Swtpm) Source() string {
 	if s.Sock != "" {
 		return "swtpm:path=" + s.Sock

@@ -194,14 +194,6 @@ func (f *Faulty) SetDeadline(t time.Time) error {
 	return nil
 }
 
-// Cancel forwards to inner, or returns errors.ErrUnsupported.
-func (f *Faulty) Cancel() error {
-	if c, ok := f.inner.(tddl.Canceler); ok {
-		return c.Cancel()
-	}
-	return fmt.Errorf("faultinject: cancel: %w", errors.ErrUnsupported)
-}
-
 // Close ends any delay in progress and closes inner.
 func (f *Faulty) Close() error {
 	err := error(nil)
@@ -215,5 +207,4 @@ func (f *Faulty) Close() error {
 var (
 	_ tddl.TPM       = (*Faulty)(nil)
 	_ tddl.Deadliner = (*Faulty)(nil)
-	_ tddl.Canceler  = (*Faulty)(nil)
 )

@@ -16,13 +16,14 @@ import (
 	"tpmfs/internal/swtpmtest"
 	"tpmfs/tddl"
 	"tpmfs/tddl/faultinject"
+	"tpmfs/tddl/source"
 )
 
 // newFaulty wraps the in-process simulator, a real TPM, so that every
 // fault is checked against what the TPM really did.
 func newFaulty(t *testing.T) *faultinject.Faulty {
 	t.Helper()
-	inner, err := tddl.Open(tddl.Config{Kind: tddl.KindSim})
+	inner, err := tddl.Open(source.Config{Kind: source.Sim})
 	if errors.Is(err, tddl.ErrNotBuiltIn) {
 		swtpmtest.SkipOrFail(t, "%v", err)
 	}

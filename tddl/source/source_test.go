@@ -1,49 +1,49 @@
-package tddl_test
+package source_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"tpmfs/tddl"
+	"tpmfs/tddl/source"
 )
 
 func TestParseSource(t *testing.T) {
 	const (
-		auto  = tddl.KindAuto
-		dev   = tddl.KindDevice
-		swtpm = tddl.KindSwtpm
-		sim   = tddl.KindSim
+		auto  = source.Auto
+		dev   = source.Device
+		swtpm = source.Swtpm
+		sim   = source.Sim
 	)
 	tests := []struct {
 		in   string
-		want tddl.Config
+		want source.Config
 	}{
-		{"auto", tddl.Config{Kind: auto}},
-		{"auto:", tddl.Config{Kind: auto}},
-		{"device", tddl.Config{Kind: auto}},
-		{"device:", tddl.Config{Kind: auto}},
-		{"/dev/tpmrm0", tddl.Config{Kind: dev, Path: "/dev/tpmrm0"}},
-		{"device:/dev/tpm0", tddl.Config{Kind: dev, Path: "/dev/tpm0"}},
-		{"/mnt/tpm/tpmrm0", tddl.Config{Kind: dev, Path: "/mnt/tpm/tpmrm0"}},
-		{"device:/a,b=c:d", tddl.Config{Kind: dev, Path: "/a,b=c:d"}},
-		{"swtpm", tddl.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
-		{"swtpm:", tddl.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
-		{"swtpm:host=127.0.0.1,port=2321", tddl.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
-		{"swtpm:port=2421", tddl.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2421}},
-		{"swtpm:host=tpm.example", tddl.Config{Kind: swtpm, Host: "tpm.example", Port: 2321}},
-		{"swtpm:port=1,host=::1", tddl.Config{Kind: swtpm, Host: "::1", Port: 1}},
-		{"swtpm:port=65535", tddl.Config{Kind: swtpm, Host: "127.0.0.1", Port: 65535}},
-		{"swtpm:port=02321", tddl.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
-		{"swtpm:path=/run/swtpm/sock", tddl.Config{Kind: swtpm, Path: "/run/swtpm/sock"}},
-		{"sim", tddl.Config{Kind: sim}},
-		{"sim:", tddl.Config{Kind: sim}},
-		{"sim:state=/var/lib/tpmfs-sim", tddl.Config{Kind: sim, StateDir: "/var/lib/tpmfs-sim"}},
+		{"auto", source.Config{Kind: auto}},
+		{"auto:", source.Config{Kind: auto}},
+		{"device", source.Config{Kind: auto}},
+		{"device:", source.Config{Kind: auto}},
+		{"/dev/tpmrm0", source.Config{Kind: dev, Path: "/dev/tpmrm0"}},
+		{"device:/dev/tpm0", source.Config{Kind: dev, Path: "/dev/tpm0"}},
+		{"/mnt/tpm/tpmrm0", source.Config{Kind: dev, Path: "/mnt/tpm/tpmrm0"}},
+		{"device:/a,b=c:d", source.Config{Kind: dev, Path: "/a,b=c:d"}},
+		{"swtpm", source.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
+		{"swtpm:", source.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
+		{"swtpm:host=127.0.0.1,port=2321", source.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
+		{"swtpm:port=2421", source.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2421}},
+		{"swtpm:host=tpm.example", source.Config{Kind: swtpm, Host: "tpm.example", Port: 2321}},
+		{"swtpm:port=1,host=::1", source.Config{Kind: swtpm, Host: "::1", Port: 1}},
+		{"swtpm:port=65535", source.Config{Kind: swtpm, Host: "127.0.0.1", Port: 65535}},
+		{"swtpm:port=02321", source.Config{Kind: swtpm, Host: "127.0.0.1", Port: 2321}},
+		{"swtpm:path=/run/swtpm/sock", source.Config{Kind: swtpm, Path: "/run/swtpm/sock"}},
+		{"sim", source.Config{Kind: sim}},
+		{"sim:", source.Config{Kind: sim}},
+		{"sim:state=/var/lib/tpmfs-sim", source.Config{Kind: sim, StateDir: "/var/lib/tpmfs-sim"}},
 	}
 	for _, tt := range tests {
-		got, err := tddl.ParseSource(tt.in)
+		got, err := source.Parse(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("ParseSource(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
 	}
 }
@@ -87,29 +87,29 @@ func TestParseSourceErrors(t *testing.T) {
 		{"sim:seed=1", `unknown key "seed"`},
 	}
 	for _, tt := range tests {
-		_, err := tddl.ParseSource(tt.in)
-		if !errors.Is(err, tddl.ErrBadSource) {
-			t.Errorf("ParseSource(%q) = %v, want ErrBadSource", tt.in, err)
+		_, err := source.Parse(tt.in)
+		if !errors.Is(err, source.ErrBad) {
+			t.Errorf("Parse(%q) = %v, want ErrBad", tt.in, err)
 			continue
 		}
 		if !strings.Contains(err.Error(), tt.mention) {
-			t.Errorf("ParseSource(%q) error %q does not mention %q", tt.in, err, tt.mention)
+			t.Errorf("Parse(%q) error %q does not mention %q", tt.in, err, tt.mention)
 		}
 	}
 }
 
 func TestConfigString(t *testing.T) {
 	tests := []struct {
-		cfg  tddl.Config
+		cfg  source.Config
 		want string
 	}{
-		{tddl.Config{Kind: tddl.KindAuto}, "auto"},
-		{tddl.Config{Kind: tddl.KindDevice, Path: "/dev/tpm0"}, "device:/dev/tpm0"},
-		{tddl.Config{Kind: tddl.KindSwtpm, Host: "::1", Port: 7}, "swtpm:host=::1,port=7"},
-		{tddl.Config{Kind: tddl.KindSwtpm}, "swtpm:host=127.0.0.1,port=2321"},
-		{tddl.Config{Kind: tddl.KindSwtpm, Path: "/s"}, "swtpm:path=/s"},
-		{tddl.Config{Kind: tddl.KindSim}, "sim:"},
-		{tddl.Config{Kind: tddl.KindSim, StateDir: "/d"}, "sim:state=/d"},
+		{source.Config{Kind: source.Auto}, "auto"},
+		{source.Config{Kind: source.Device, Path: "/dev/tpm0"}, "device:/dev/tpm0"},
+		{source.Config{Kind: source.Swtpm, Host: "::1", Port: 7}, "swtpm:host=::1,port=7"},
+		{source.Config{Kind: source.Swtpm}, "swtpm:host=127.0.0.1,port=2321"},
+		{source.Config{Kind: source.Swtpm, Path: "/s"}, "swtpm:path=/s"},
+		{source.Config{Kind: source.Sim}, "sim:"},
+		{source.Config{Kind: source.Sim, StateDir: "/d"}, "sim:state=/d"},
 	}
 	for _, tt := range tests {
 		if got := tt.cfg.String(); got != tt.want {
@@ -130,14 +130,14 @@ func FuzzParseSource(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		cfg, err := tddl.ParseSource(s)
+		cfg, err := source.Parse(s)
 		if err != nil {
-			if !errors.Is(err, tddl.ErrBadSource) {
+			if !errors.Is(err, source.ErrBad) {
 				t.Fatalf("ParseSource(%q) error %v does not wrap ErrBadSource", s, err)
 			}
 			return
 		}
-		again, err := tddl.ParseSource(cfg.String())
+		again, err := source.Parse(cfg.String())
 		if err != nil || again != cfg {
 			t.Fatalf("ParseSource(%q) = %+v; its String %q parses to %+v, %v",
 				s, cfg, cfg.String(), again, err)

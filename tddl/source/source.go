@@ -1,10 +1,36 @@
-package tddl
+package source
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 )
+
+// Kind names a backend.
+type Kind string
+
+const (
+	Auto   Kind = "auto"   // /dev/tpmrm0 if present, else /dev/tpm0
+	Device Kind = "device" // kernel character device
+	Swtpm  Kind = "swtpm"  // swtpm data channel, TCP or Unix socket
+	Sim    Kind = "sim"    // in-process reference simulator
+)
+
+// Config is a parsed SOURCE: which backend and where.
+type Config struct {
+	Kind Kind
+	// Path is the device path (Device) or the Unix socket (Swtpm).
+	Path string
+	// Host and Port address a TCP swtpm when Path is empty.
+	Host string
+	Port int
+	// StateDir keeps the simulator's seed across restarts (Sim).
+	StateDir string
+}
+
+// ErrBad marks a SOURCE string or Config that does not parse.
+var ErrBad = errors.New("bad SOURCE")
 
 // Defaults of a TCP swtpm SOURCE, as tpm2-tss's swtpm TCTI.
 const (
@@ -12,7 +38,7 @@ const (
 	DefaultSwtpmPort = 2321
 )
 
-// ParseSource parses a SOURCE in tpm2-tools' TCTI syntax:
+// Parse parses a SOURCE in tpm2-tools' TCTI syntax:
 //
 //	auto                          /dev/tpmrm0 if present, else /dev/tpm0
 //	/dev/tpmrm0, device:/dev/tpm0 kernel character device
@@ -21,9 +47,9 @@ const (
 //	swtpm:path=/run/swtpm/sock    swtpm over a Unix socket
 //	sim, sim:, sim:state=DIR      in-process simulator
 //
-// It fills in defaults, so the Config is explicit. Errors wrap ErrBadSource
-// and name the offending part.
-func ParseSource(s string) (Config, error) {
+// It fills in defaults, so the Config is explicit. Errors wrap ErrBad and
+// name the offending part.
+func Parse(s string) (Config, error) {
 	if strings.HasPrefix(s, "/") {
 		return deviceConfig(s, s)
 	}
@@ -33,10 +59,10 @@ func ParseSource(s string) (Config, error) {
 		if conf != "" {
 			return Config{}, badSource(s, "auto takes no options, got %q", conf)
 		}
-		return Config{Kind: KindAuto}, nil
+		return Config{Kind: Auto}, nil
 	case "device":
 		if conf == "" {
-			return Config{Kind: KindAuto}, nil
+			return Config{Kind: Auto}, nil
 		}
 		return deviceConfig(s, conf)
 	case "swtpm":
@@ -55,21 +81,21 @@ func ParseSource(s string) (Config, error) {
 	return Config{}, badSource(s, "unknown backend %q, want auto, device, swtpm, sim or an absolute device path", name)
 }
 
-// String returns the canonical SOURCE for c; ParseSource(c.String())
-// gives c back for every Config that ParseSource returns.
+// String returns the canonical SOURCE for c; Parse(c.String()) gives c
+// back for every Config that Parse returns.
 func (c Config) String() string {
 	switch c.Kind {
-	case KindAuto:
+	case Auto:
 		return "auto"
-	case KindDevice:
+	case Device:
 		return "device:" + c.Path
-	case KindSwtpm:
+	case Swtpm:
 		if c.Path != "" {
 			return "swtpm:path=" + c.Path
 		}
-		c = c.withDefaults()
+		c = c.WithDefaults()
 		return "swtpm:host=" + c.Host + ",port=" + strconv.Itoa(c.Port)
-	case KindSim:
+	case Sim:
 		if c.StateDir == "" {
 			return "sim:"
 		}
@@ -78,9 +104,9 @@ func (c Config) String() string {
 	return string(c.Kind)
 }
 
-// withDefaults fills an unset TCP swtpm host and port.
-func (c Config) withDefaults() Config {
-	if c.Kind == KindSwtpm && c.Path == "" {
+// WithDefaults fills an unset TCP swtpm host and port.
+func (c Config) WithDefaults() Config {
+	if c.Kind == Swtpm && c.Path == "" {
 		if c.Host == "" {
 			c.Host = DefaultSwtpmHost
 		}
@@ -92,14 +118,14 @@ func (c Config) withDefaults() Config {
 }
 
 func badSource(s, format string, args ...any) error {
-	return fmt.Errorf("%w %q: %s", ErrBadSource, s, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w %q: %s", ErrBad, s, fmt.Sprintf(format, args...))
 }
 
 func deviceConfig(s, path string) (Config, error) {
 	if err := checkPath(s, "device path", path); err != nil {
 		return Config{}, err
 	}
-	return Config{Kind: KindDevice, Path: path}, nil
+	return Config{Kind: Device, Path: path}, nil
 }
 
 func swtpmConfig(s, conf string) (Config, error) {
@@ -114,9 +140,9 @@ func swtpmConfig(s, conf string) (Config, error) {
 		if err := checkPath(s, "socket path", path); err != nil {
 			return Config{}, err
 		}
-		return Config{Kind: KindSwtpm, Path: path}, nil
+		return Config{Kind: Swtpm, Path: path}, nil
 	}
-	c := Config{Kind: KindSwtpm, Host: DefaultSwtpmHost, Port: DefaultSwtpmPort}
+	c := Config{Kind: Swtpm, Host: DefaultSwtpmHost, Port: DefaultSwtpmPort}
 	if host, ok := opts["host"]; ok {
 		if err := checkHost(s, host); err != nil {
 			return Config{}, err
@@ -136,7 +162,7 @@ func simConfig(s, conf string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{Kind: KindSim}
+	c := Config{Kind: Sim}
 	if dir, ok := opts["state"]; ok {
 		if err := checkPath(s, "state dir", dir); err != nil {
 			return Config{}, err
