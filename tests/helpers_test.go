@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -214,22 +212,7 @@ func sh(t *testing.T, script string) string {
 func shErr(script string) (string, error) { return runErr("sh", "-c", script) }
 
 // lockedWriter lets the daemon's stderr be read while it is written.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedWriter = swtpmtest.SyncBuffer
 
 // pcrreadTool reads one PCR with tpm2_pcrread against tcti.
 func pcrreadTool(t *testing.T, tcti, bank string, idx int) string {

@@ -25,7 +25,7 @@ func infoFields(t *testing.T, m *mount) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return versionFields(b)
+	return swtpmtest.Fields(b)
 }
 
 // composite16 is the digest TPM_Seal binds a blob sealed to PCR 16 to,
@@ -138,13 +138,13 @@ func TestTPM12TrouSerS(t *testing.T) {
 	require(t, "tpm_version", "tpm_takeownership", "tpm_sealdata", "tpm_unsealdata")
 	tpm := swtpmtest.Start12(t, false)
 	m := mountTPM(t, tpm.Source(), "state="+t.TempDir())
-	d := startTcsd(t, m)
+	d := swtpmtest.StartTcsd(t, swtpmtest.TcsdOptions{Device: m.Path("tpmrm0")})
 
 	// The TSS holds tpmrm0 for its life.
 	if _, err := os.OpenFile(m.Path("tpmrm0"), os.O_RDWR, 0); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("open of tpmrm0 while tcsd has it: %v, want EBUSY", err)
 	}
-	v := versionFields(d.mustRun(t, nil, "tpm_version"))
+	v := swtpmtest.Fields(d.MustRun(t, nil, "tpm_version"))
 	info := infoFields(t, m)
 	// tpm_version prints the vendor ID's four bytes, NUL padding too.
 	if v["Chip Version"] != info["firmware"] || strings.TrimRight(v["TPM Vendor ID"], "\x00 ") != info["manufacturer"] {
@@ -152,13 +152,13 @@ func TestTPM12TrouSerS(t *testing.T) {
 			v["Chip Version"], v["TPM Vendor ID"], info["firmware"], info["manufacturer"])
 	}
 
-	d.mustRun(t, nil, "tpm_takeownership", "-y", "-z")
-	blob := d.mustRun(t, []byte("trousers secret"), "tpm_sealdata", "-z", "-p", "16")
+	d.MustRun(t, nil, "tpm_takeownership", "-y", "-z")
+	blob := d.MustRun(t, []byte("trousers secret"), "tpm_sealdata", "-z", "-p", "16")
 	blobFile := t.TempDir() + "/tss.blob"
 	if err := os.WriteFile(blobFile, blob, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.mustRun(t, nil, "tpm_unsealdata", "-z", "-i", blobFile); string(got) != "trousers secret" {
+	if got := d.MustRun(t, nil, "tpm_unsealdata", "-z", "-i", blobFile); string(got) != "trousers secret" {
 		t.Fatalf("tpm_unsealdata = %q", got)
 	}
 
@@ -176,7 +176,7 @@ func TestTPM12TrouSerS(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 3 {
-			got, err := d.run(nil, "tpm_unsealdata", "-z", "-i", blobFile)
+			got, err := d.Run(nil, "tpm_unsealdata", "-z", "-i", blobFile)
 			if err == nil && string(got) != "trousers secret" {
 				err = fmt.Errorf("tpm_unsealdata = %q", got)
 			}
@@ -216,13 +216,13 @@ func TestTPM12TrouSerS(t *testing.T) {
 	}) {
 		t.Errorf("the log does not say sha1:16 differs:\n%s", m.Stderr())
 	}
-	if _, err := d.run(nil, "tpm_unsealdata", "-z", "-i", blobFile); err == nil {
+	if _, err := d.Run(nil, "tpm_unsealdata", "-z", "-i", blobFile); err == nil {
 		t.Errorf("tpm_unsealdata after PCR 16 moved succeeded")
 	}
 
 	// Once tcsd is gone, tpmrm0 opens again: as soon as the kernel has
 	// delivered the release of tcsd's open, which it does asynchronously.
-	d.stop(t)
+	d.Stop(t)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		f, err := os.OpenFile(m.Path("tpmrm0"), os.O_RDWR, 0)

@@ -11,9 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
+
+	"tpmfs/internal/swtpmtest"
 )
 
 // daemon is a tpmfs serving a mount point, run in the foreground as a
@@ -21,7 +22,7 @@ import (
 type daemon struct {
 	dir    string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *swtpmtest.SyncBuffer
 	done   chan struct{}
 	// ready is the time from exec to the daemon's READY=1.
 	ready time.Duration
@@ -46,7 +47,7 @@ func mountDaemon(bin, source, work, logLevel string) (*daemon, error) {
 	defer notify.Close()
 	defer os.Remove(sock)
 
-	d := &daemon{dir: dir, stderr: &syncBuffer{}, done: make(chan struct{})}
+	d := &daemon{dir: dir, stderr: &swtpmtest.SyncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "-f", "--log-level", logLevel, source, dir, "-o", "state="+state)
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	d.cmd.Stderr = d.stderr
@@ -138,22 +139,4 @@ func (d *daemon) unmount() error {
 func (d *daemon) kill() {
 	endProcess(d.cmd.Process, d.done)
 	syscall.Unmount(d.dir, syscall.MNT_DETACH)
-}
-
-// syncBuffer collects the daemon's stderr while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

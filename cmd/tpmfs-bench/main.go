@@ -143,17 +143,17 @@ func runSwtpm(bin, work string, o options) (*backendRun, error) {
 	if _, err := exec.LookPath("swtpm"); err != nil {
 		return nil, fmt.Errorf("swtpm not installed: %w", err)
 	}
-	state := filepath.Join(work, "swtpm-state")
-	if err := os.Mkdir(state, 0o700); err != nil {
+	dir := filepath.Join(work, "swtpm")
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s, err := startSwtpm(state)
+	s, err := startSwtpm(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
-	cfg := source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: s.port}
-	r := &backendRun{name: "swtpm", source: s.source(), targets: true,
+	defer s.Stop()
+	cfg := source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: s.Port}
+	r := &backendRun{name: "swtpm", source: s.Source(), targets: true,
 		note: "direct: go-tpm typed commands on one tddl swtpm connection (no queue, no FUSE)"}
 	return r, measure(r, bin, work, cfg, o)
 }

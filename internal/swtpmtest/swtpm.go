@@ -57,42 +57,59 @@ func Start12(t testing.TB, owned bool) *Swtpm {
 	return StartWith(t, Options{TPM12: true, From: State12(t, owned)})
 }
 
-// StartWith runs swtpm as o says, with startup-clear (it needs no
-// TPM_Init and is started), and returns once both of its channels accept
-// connections. It is stopped by its pid when the test ends. A missing
+// StartWith runs swtpm as o says (see Launch) in the test's temporary
+// directory. It is stopped by its pid when the test ends. A missing
 // swtpm skips the test (see Require).
 func StartWith(t testing.TB, o Options) *Swtpm {
 	t.Helper()
 	Require(t, "swtpm")
-	dir := t.TempDir()
-	s := &Swtpm{State: t.TempDir(), t: t, tpm12: o.TPM12, log: filepath.Join(dir, "swtpm.log")}
-	if o.From != "" {
-		copyFiles(t, o.From, s.State)
+	s, err := Launch(o, t.TempDir())
+	if err != nil {
+		t.Fatalf("start swtpm: %v", err)
 	}
+	s.t = t
 	t.Cleanup(func() {
 		s.Stop()
-		if out := s.output(); t.Failed() && out != "" {
+		if out := s.Output(); t.Failed() && out != "" {
 			t.Logf("swtpm output:\n%s", out)
 		}
 	})
+	return s
+}
+
+// Launch runs swtpm as o says, with startup-clear (it needs no TPM_Init
+// and is started), its state, output and sockets in dir, and returns once
+// both of its channels accept connections. It needs no testing.TB, for
+// programs (tpmfs-bench); the caller must Stop it.
+func Launch(o Options, dir string) (*Swtpm, error) {
+	s := &Swtpm{State: filepath.Join(dir, "state"), tpm12: o.TPM12, log: filepath.Join(dir, "swtpm.log")}
+	if err := os.Mkdir(s.State, 0o700); err != nil {
+		return nil, err
+	}
+	if o.From != "" {
+		if err := copyFiles(o.From, s.State); err != nil {
+			return nil, err
+		}
+	}
 	if o.Unix {
 		s.Sock, s.Ctrl = filepath.Join(dir, "sock"), filepath.Join(dir, "ctrl")
 		if err := s.run(true); err != nil {
-			t.Fatalf("start swtpm: %v", err)
+			return nil, err
 		}
-		return s
+		return s, nil
 	}
 	// A pair found free may be taken before swtpm binds it; swtpm then
 	// exits and another pair is tried.
 	var err error
 	for range 5 {
-		s.Port = FreePortPair(t)
+		if s.Port, err = FindPortPair(); err != nil {
+			return nil, err
+		}
 		if err = s.run(true); err == nil {
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("start swtpm: %v", err)
-	return nil
+	return nil, err
 }
 
 // Source is the tpmfs SOURCE (and tddl/source string) for s.
@@ -112,23 +129,37 @@ func (s *Swtpm) TCTI() string {
 }
 
 // Stop ends swtpm by its pid, with SIGTERM and then, if it lingers,
-// SIGKILL, and waits for it. It is safe to call when stopped.
-func (s *Swtpm) Stop() {
+// SIGKILL, and waits for it. It is safe to call when stopped. A swtpm
+// that does not exit fails the test that started it.
+func (s *Swtpm) Stop() error {
 	if s.cmd == nil {
-		return
+		return nil
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		s.cmd.Process.Kill()
-		select {
-		case <-s.exited:
-		case <-time.After(stopTimeout):
-			s.t.Errorf("swtpm pid %d did not exit", s.cmd.Process.Pid)
-		}
+	err := EndProcess(s.cmd.Process, s.exited, stopTimeout)
+	if err != nil && s.t != nil {
+		s.t.Errorf("swtpm: %v", err)
 	}
 	s.cmd = nil
+	return err
+}
+
+// EndProcess ends a process the caller started: SIGTERM, then SIGKILL if
+// it lingers past grace. exited must close once the process is reaped;
+// the error says it did not, grace after the SIGKILL.
+func EndProcess(p *os.Process, exited <-chan struct{}, grace time.Duration) error {
+	p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(grace):
+	}
+	p.Kill()
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(grace):
+		return fmt.Errorf("pid %d did not exit", p.Pid)
+	}
 }
 
 // Restart starts a stopped swtpm again on its address and state.
@@ -196,18 +227,17 @@ func (s *Swtpm) run(startup bool) error {
 	if err != nil {
 		cmd.Process.Kill()
 		<-exited
-		return fmt.Errorf("swtpm %v: %w\n%s", args, err, s.output())
+		return fmt.Errorf("swtpm %v: %w\n%s", args, err, s.Output())
 	}
 	s.cmd, s.exited = cmd, exited
 	return nil
 }
 
 // copyFiles copies the regular files of dir from into dir to.
-func copyFiles(t testing.TB, from, to string) {
-	t.Helper()
+func copyFiles(from, to string) error {
 	ents, err := os.ReadDir(from)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
@@ -215,16 +245,17 @@ func copyFiles(t testing.TB, from, to string) {
 		}
 		b, err := os.ReadFile(filepath.Join(from, e.Name()))
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
-// output is what swtpm has written so far, in all its runs.
-func (s *Swtpm) output() string {
+// Output is what swtpm has written so far, in all its runs.
+func (s *Swtpm) Output() string {
 	b, _ := os.ReadFile(s.log)
 	return string(b)
 }

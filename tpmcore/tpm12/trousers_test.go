@@ -1,14 +1,11 @@
 package tpm12
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -63,114 +60,19 @@ func (m *mux) serve(l net.Listener) {
 	}
 }
 
-// tcsd is a running TrouSerS daemon and the environment its clients need.
-type tcsd struct {
-	env []string
-}
-
-// startTcsd runs tcsd in the foreground on a free port with its own
-// config and system PS file, its TPM being m (tcsd -e: TCP "device").
-func startTcsd(t *testing.T, m *mux) *tcsd {
+// startTcsd runs tcsd with m as its TPM (tcsd -e: a TCP "device" that
+// m serves).
+func startTcsd(t *testing.T, m *mux) *swtpmtest.Tcsd {
 	t.Helper()
-	swtpmtest.Require(t, "tcsd")
-	tss, errU := user.Lookup("tss")
-	grp, errG := user.LookupGroup("tss")
-	if os.Geteuid() != 0 || errU != nil || errG != nil {
-		swtpmtest.SkipOrFail(t, "tcsd needs root and the tss user and group")
-	}
-	uid, _ := strconv.Atoi(tss.Uid)
-	gid, _ := strconv.Atoi(grp.Gid)
-
 	dev, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dev.Close() })
 	go m.serve(dev)
-
-	dir := t.TempDir()
-	// tcsd drops to user tss and keeps system.data here.
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	port := swtpmtest.FreePortPair(t)
-	conf := filepath.Join(dir, "tcsd.conf")
-	body := fmt.Sprintf("port = %d\nsystem_ps_file = %s\n", port, filepath.Join(dir, "system.data"))
-	if err := os.WriteFile(conf, []byte(body), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	// tcsd insists on root:tss and mode 0640 for its config.
-	if err := os.Chown(conf, 0, gid); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("tcsd", "-f", "-e", "-c", conf)
-	cmd.Env = append(os.Environ(),
-		"TCSD_TCP_DEVICE_HOSTNAME=127.0.0.1",
-		"TCSD_TCP_DEVICE_PORT="+strconv.Itoa(dev.Addr().(*net.TCPAddr).Port))
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(startTimeout):
-			t.Errorf("tcsd pid %d did not exit", cmd.Process.Pid)
-		}
-		if t.Failed() {
-			t.Logf("tcsd log:\n%s", log.String())
-		}
-	})
-	if err := swtpmtest.WaitListening("tcp", "127.0.0.1:"+strconv.Itoa(port), exited, startTimeout); err != nil {
-		t.Fatalf("tcsd: %v\n%s", err, log.String())
-	}
-	return &tcsd{env: append(os.Environ(), "TSS_TCSD_HOSTNAME=127.0.0.1", "TSS_TCSD_PORT="+strconv.Itoa(port))}
-}
-
-// run runs a TrouSerS client tool against the daemon.
-func (d *tcsd) run(t *testing.T, stdin []byte, name string, args ...string) ([]byte, error) {
-	t.Helper()
-	swtpmtest.Require(t, name)
-	cmd := exec.Command(name, args...)
-	cmd.Env = d.env
-	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.WaitDelay = time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return out.Bytes(), fmt.Errorf("%s %v: %w: %s", name, args, err, errb.String())
-		}
-		return out.Bytes(), nil
-	case <-time.After(setupTimeout):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s %v: no answer in %v", name, args, setupTimeout)
-		return nil, nil
-	}
-}
-
-// versionFields reads tpm_version's "Name: value" lines.
-func versionFields(out []byte) map[string]string {
-	f := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok {
-			f[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return f
+	d := swtpmtest.StartTcsd(t, swtpmtest.TcsdOptions{TCPDevice: dev.Addr().String()})
+	swtpmtest.Require(t, "tpm_version", "tpm_takeownership", "tpm_sealdata", "tpm_unsealdata")
+	return d
 }
 
 // TestTrouSerS runs TrouSerS' tcsd on the same TPM as this package, the
@@ -181,11 +83,11 @@ func TestTrouSerS(t *testing.T) {
 	m := &mux{tr: startSwtpm12(t, unowned)}
 	d := startTcsd(t, m)
 
-	out, err := d.run(t, nil, "tpm_version")
+	out, err := d.Run(nil, "tpm_version")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver := versionFields(out)
+	ver := swtpmtest.Fields(out)
 	info, err := GetInfo(m)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +105,7 @@ func TestTrouSerS(t *testing.T) {
 		t.Fatalf("SealKey before ownership = %v, want ErrNotOwned", err)
 	}
 
-	if _, err := d.run(t, nil, "tpm_takeownership", "-y", "-z"); err != nil {
+	if _, err := d.Run(nil, "tpm_takeownership", "-y", "-z"); err != nil {
 		t.Fatal(err)
 	}
 	if owned, err := Owned(m); err != nil || !owned {
@@ -212,7 +114,7 @@ func TestTrouSerS(t *testing.T) {
 
 	// TrouSerS seals to PCR 16; this package seals beside it.
 	secret := []byte("sealed by TrouSerS\n")
-	blobTSS, err := d.run(t, secret, "tpm_sealdata", "-z", "-p", "16")
+	blobTSS, err := d.Run(secret, "tpm_sealdata", "-z", "-p", "16")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +135,7 @@ func TestTrouSerS(t *testing.T) {
 	if err := os.WriteFile(f, blobTSS, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := d.run(t, nil, "tpm_unsealdata", "-z", "-i", f); err != nil || !bytes.Equal(got, secret) {
+	if got, err := d.Run(nil, "tpm_unsealdata", "-z", "-i", f); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("tpm_unsealdata = %q, %v", got, err)
 	}
 
@@ -244,7 +146,7 @@ func TestTrouSerS(t *testing.T) {
 	if _, err := UnsealKey(m, WellKnownAuth, s.Blob); !errors.Is(err, ErrPolicy) {
 		t.Fatalf("UnsealKey after extend = %v, want ErrPolicy", err)
 	}
-	if got, err := d.run(t, nil, "tpm_unsealdata", "-z", "-i", f); err == nil {
+	if got, err := d.Run(nil, "tpm_unsealdata", "-z", "-i", f); err == nil {
 		t.Fatalf("tpm_unsealdata after extend succeeded: %q", got)
 	}
 }
