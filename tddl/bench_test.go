@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"tpmfs/internal/swtpmtest"
+	"tpmfs/internal/tddltest"
 	"tpmfs/tddl"
 	"tpmfs/tddl/source"
 )
@@ -17,7 +18,7 @@ func BenchmarkGetRandom(b *testing.B) {
 			b.Skip(err)
 		}
 		defer tpm.Close()
-		cmd := getRandomCmd(0x8001)
+		cmd := tddltest.GetRandomCmd(0x8001)
 		b.ResetTimer()
 		for range b.N {
 			if _, err := tpm.Send(cmd); err != nil {

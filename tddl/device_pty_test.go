@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tpmfs/internal/tddltest"
 	"tpmfs/tddl"
 	"tpmfs/tddl/source"
 )
@@ -85,7 +86,7 @@ func makeRaw(path string) error {
 
 func TestDeviceLateResponse(t *testing.T) {
 	tpm, master := openPTY(t)
-	cmd := getRandomCmd(0x8001)
+	cmd := tddltest.GetRandomCmd(0x8001)
 	answer := bytes.Repeat([]byte{0xAB}, 20)
 	copy(answer, []byte{0x80, 0x01, 0, 0, 0, 20, 0, 0, 0, 0})
 	go func() {
@@ -105,7 +106,7 @@ func TestDeviceLateResponse(t *testing.T) {
 
 func TestDeviceCloseUnblocksSend(t *testing.T) {
 	tpm, master := openPTY(t)
-	cmd := getRandomCmd(0x8001)
+	cmd := tddltest.GetRandomCmd(0x8001)
 	done := make(chan error, 1)
 	go func() { _, err := tpm.Send(cmd); done <- err }()
 	if _, err := io.ReadFull(master, make([]byte, len(cmd))); err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"tpmfs/internal/tddltest"
 	"tpmfs/tddl"
 	"tpmfs/tddl/source"
 )
@@ -35,7 +36,7 @@ func openFIFO(t *testing.T) (tddl.TPM, string) {
 
 func TestDeviceExchange(t *testing.T) {
 	tpm, _ := openFIFO(t)
-	cmd := getRandomCmd(0x8001)
+	cmd := tddltest.GetRandomCmd(0x8001)
 	rsp, err := tpm.Send(cmd)
 	if err != nil || !bytes.Equal(rsp, cmd) {
 		t.Fatalf("Send = %x, %v; want the echo %x", rsp, err, cmd)
@@ -66,7 +67,7 @@ func TestDeviceBadResponse(t *testing.T) {
 	if _, err := w.Write([]byte{0x80, 0x01, 0, 0}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tpm.Send(getRandomCmd(0x8001)); !errors.Is(err, tddl.ErrBadResponse) {
+	if _, err := tpm.Send(tddltest.GetRandomCmd(0x8001)); !errors.Is(err, tddl.ErrBadResponse) {
 		t.Fatalf("Send with a stray prefix = %v, want ErrBadResponse", err)
 	}
 }

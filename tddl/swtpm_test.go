@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"tpmfs/internal/swtpmtest"
+	"tpmfs/internal/tddltest"
 	"tpmfs/tddl"
 	"tpmfs/tddl/source"
 )
@@ -130,7 +131,7 @@ func TestSwtpmBadResponses(t *testing.T) {
 		func(c net.Conn, cmd []byte) bool { return false },
 	)
 	tpm := p.open(t)
-	cmd := getRandomCmd(0x8001)
+	cmd := tddltest.GetRandomCmd(0x8001)
 	for i, want := range []error{tddl.ErrBadResponse, tddl.ErrBadResponse, io.ErrUnexpectedEOF, io.ErrUnexpectedEOF} {
 		if _, err := tpm.Send(cmd); !errors.Is(err, want) {
 			t.Fatalf("reply %d: Send = %v, want %v", i, err, want)
@@ -150,7 +151,7 @@ func TestSwtpmCloseUnblocksSend(t *testing.T) {
 	p := startPeer(t, silent)
 	tpm := p.open(t)
 	done := make(chan error, 1)
-	go func() { _, err := tpm.Send(getRandomCmd(0x8001)); done <- err }()
+	go func() { _, err := tpm.Send(tddltest.GetRandomCmd(0x8001)); done <- err }()
 	<-p.got // the command is on the wire, Send waits for the answer
 	if err := tpm.Close(); err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestSwtpmDeadline(t *testing.T) {
 	if err := d.SetDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tpm.Send(getRandomCmd(0x8001)); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if _, err := tpm.Send(tddltest.GetRandomCmd(0x8001)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Send to a silent peer = %v, want os.ErrDeadlineExceeded", err)
 	}
 	if err := d.SetDeadline(time.Time{}); err != nil {
@@ -180,7 +181,7 @@ func TestSwtpmDeadline(t *testing.T) {
 	}
 	// A late answer to the timed-out command must not be taken for the
 	// next one: the connection was dropped and is dialled anew.
-	cmd := getRandomCmd(0x8001)
+	cmd := tddltest.GetRandomCmd(0x8001)
 	if rsp, err := tpm.Send(cmd); err != nil || !bytes.Equal(rsp, cmd) {
 		t.Fatalf("Send after deadline = %x, %v", rsp, err)
 	}
@@ -254,7 +255,7 @@ func TestSwtpmAgreesWithTools(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmds, rsps = append(cmds, rec.cmd), append(rsps, rec.rsp)
-		bad := getRandomCmd(0x1234)
+		bad := tddltest.GetRandomCmd(0x1234)
 		rsp, err := tpm.Send(bad)
 		if err != nil {
 			t.Fatal(err)
@@ -279,23 +280,23 @@ func TestSwtpmAgreesWithTools(t *testing.T) {
 	// tddl extends, tpm2_pcrread sees it.
 	var want [32]byte
 	withTPM(func(tpm tddl.TPM) {
-		old := readPCR(t, tpm, debugPCR)
+		old := tddltest.ReadPCR(t, tpm, tddltest.DebugPCR)
 		d := sha256.Sum256([]byte("from tddl"))
-		extendPCR(t, tpm, debugPCR, d[:])
+		tddltest.ExtendPCR(t, tpm, tddltest.DebugPCR, d[:])
 		want = sha256.Sum256(append(old, d[:]...))
 	})
 	pcrFile := filepath.Join(dir, "pcr")
-	p.Tool(t, nil, "tpm2_pcrread", "-o", pcrFile, fmt.Sprintf("sha256:%d", debugPCR))
+	p.Tool(t, nil, "tpm2_pcrread", "-o", pcrFile, fmt.Sprintf("sha256:%d", tddltest.DebugPCR))
 	if got, err := os.ReadFile(pcrFile); err != nil || !bytes.Equal(got, want[:]) {
 		t.Fatalf("tpm2_pcrread = %x, %v; want %x", got, err, want)
 	}
 
 	// tpm2_pcrextend extends, tddl sees it.
 	d := sha256.Sum256([]byte("from tpm2-tools"))
-	p.Tool(t, nil, "tpm2_pcrextend", fmt.Sprintf("%d:sha256=%s", debugPCR, hex.EncodeToString(d[:])))
+	p.Tool(t, nil, "tpm2_pcrextend", fmt.Sprintf("%d:sha256=%s", tddltest.DebugPCR, hex.EncodeToString(d[:])))
 	want = sha256.Sum256(append(want[:], d[:]...))
 	withTPM(func(tpm tddl.TPM) {
-		if got := readPCR(t, tpm, debugPCR); !bytes.Equal(got, want[:]) {
+		if got := tddltest.ReadPCR(t, tpm, tddltest.DebugPCR); !bytes.Equal(got, want[:]) {
 			t.Fatalf("tddl read %x after tpm2_pcrextend, want %x", got, want)
 		}
 	})

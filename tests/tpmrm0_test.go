@@ -206,3 +206,46 @@ func TestDeviceBackendOverTpmrm0(t *testing.T) {
 	}
 	second.unmount(t)
 }
+
+// Five tpmrm0 opens that each start a session, held open together:
+// once they close, the TPM keeps none of their sessions, loaded or saved
+// (the resource manager keeps a client's sessions saved in the TPM
+// between its commands, so only the flush at close ends them), and after
+// unmount tpm2_getcap on swtpm itself finds none either.
+func TestTpmrm0ClosedClientsLeaveNoSessions(t *testing.T) {
+	require(t, "tpm2_getcap")
+	tpm := swtpmtest.Start(t)
+	m := mountTPM(t, tpm.Source())
+	var files []*os.File
+	for i := range 5 {
+		f, err := os.OpenFile(m.Path("tpmrm0"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		_, err = tpm2.StartAuthSession{
+			TPMKey:      tpm2.TPMRHNull,
+			Bind:        tpm2.TPMRHNull,
+			NonceCaller: tpm2.TPM2BNonce{Buffer: make([]byte, 16)},
+			SessionType: tpm2.TPMSEHMAC,
+			Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull},
+			AuthHash:    tpm2.TPMAlgSHA256,
+		}.Execute(transport.FromReadWriter(f))
+		if err != nil {
+			t.Fatalf("open %d: StartAuthSession through tpmrm0: %v", i, err)
+		}
+	}
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A client's release reaches the daemon after close(2) returns;
+	// unmounting waits for every release.
+	m.unmount(t)
+	for _, what := range []string{"handles-loaded-session", "handles-saved-session"} {
+		if out := run(t, "tpm2_getcap", "-T", tpm.TCTI(), what); strings.TrimSpace(out) != "" {
+			t.Errorf("tpm2_getcap %s after the clients closed and unmount: %q", what, out)
+		}
+	}
+}

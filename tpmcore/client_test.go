@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/google/go-tpm/tpm2/transport"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
@@ -61,5 +62,79 @@ func TestClientWriteRead(t *testing.T) {
 	}
 	if _, err := cl.Write(ctx, getRandom); err != nil {
 		t.Errorf("Write once the response is read: %v", err)
+	}
+}
+
+// sessionsIn lists the TPM's sessions of one GetCapability range:
+// TPM_HT_LOADED_SESSION (0x02) lists loaded ones, TPM_HT_SAVED_SESSION
+// (0x03) saved ones, which the TPM names in the HMAC range whatever
+// their type. Asked through the queue with go-tpm's own command.
+func sessionsIn(t *testing.T, c *Core, first uint32) []tpm2.TPMHandle {
+	t.Helper()
+	var hs []tpm2.TPMHandle
+	err := c.q.do(context.Background(), func(tpm transport.TPM) error {
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: first, PropertyCount: 64}.Execute(tpm)
+		if err != nil {
+			return err
+		}
+		l, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			return err
+		}
+		for _, h := range l.Handle {
+			if ht := uint32(h) >> 24; ht == 0x02 || ht == 0x03 {
+				hs = append(hs, h)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list sessions %#x: %v", first, err)
+	}
+	return hs
+}
+
+// Closing a raw client flushes what its space holds: sessions its
+// commands started, which the resource manager keeps saved in the TPM
+// between commands, are neither loaded nor saved once the clients close.
+func TestClientCloseFlushesSessions(t *testing.T) {
+	c := newSimCore(t)
+	const (
+		loadedSession = 0x02000000
+		savedSession  = 0x03000000
+	)
+	var clients []*Client
+	for i := range 5 {
+		cl, err := c.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, cl)
+		_, err = tpm2.StartAuthSession{
+			TPMKey:      tpm2.TPMRHNull,
+			Bind:        tpm2.TPMRHNull,
+			NonceCaller: tpm2.TPM2BNonce{Buffer: make([]byte, 16)},
+			SessionType: tpm2.TPMSEHMAC,
+			Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull},
+			AuthHash:    tpm2.TPMAlgSHA256,
+		}.Execute(clientTPM{cl})
+		if err != nil {
+			t.Fatalf("client %d: StartAuthSession: %v", i, err)
+		}
+	}
+	// Between commands the sessions are saved contexts in the TPM.
+	if hs := sessionsIn(t, c, savedSession); len(hs) != 5 {
+		t.Fatalf("with 5 clients open the TPM holds saved sessions %x, want 5", hs)
+	}
+	for _, cl := range clients {
+		if err := cl.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hs := sessionsIn(t, c, loadedSession); len(hs) != 0 {
+		t.Errorf("loaded sessions after the clients closed: %x", hs)
+	}
+	if hs := sessionsIn(t, c, savedSession); len(hs) != 0 {
+		t.Errorf("saved sessions after the clients closed: %x", hs)
 	}
 }

@@ -76,6 +76,13 @@ func (f *faultySim) setN(m faultinject.Mode, n int) {
 	f.cur.SetModeN(m, n)
 }
 
+// sends counts the Sends of the open wrapper so far.
+func (f *faultySim) sends() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cur.Sends()
+}
+
 // setHang makes opens block until release is called.
 func (f *faultySim) setHang() (release func()) {
 	f.mu.Lock()

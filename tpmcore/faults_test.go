@@ -215,6 +215,37 @@ func TestRetryForever(t *testing.T) {
 	}
 }
 
+// A TPM that asks to retry twice and then answers gets its command sent
+// three times on the same connection, and the caller the answer: for a
+// PCR read (the batch's fast path), an extend (go-tpm through the queue)
+// and random bytes. Nothing is logged as a failure.
+func TestRetryTwiceThenSucceed(t *testing.T) {
+	c, f, hook := newFaultyCore(t, time.Second)
+	ctx := context.Background()
+	bank := c.DefaultBank()
+	d := make([]byte, bank.Size)
+	for name, op := range map[string]func() error{
+		"read":   func() error { _, err := c.ReadPCR(ctx, bank, 16); return err },
+		"extend": func() error { return c.Extend(ctx, bank, 16, d) },
+		"random": func() error { return c.Random(ctx, make([]byte, 8)) },
+	} {
+		before := f.sends()
+		f.setN(faultinject.Retry, 2)
+		if err := op(); err != nil {
+			t.Errorf("%s after two RETRY answers: %v", name, err)
+		}
+		if n := f.sends() - before; n != 3 {
+			t.Errorf("%s: %d sends, want 3 (two answered RETRY, the third ran)", name, n)
+		}
+	}
+	if n := f.reopens(); n != 0 {
+		t.Errorf("%d reconnects, want none: a RETRY is not a failure", n)
+	}
+	if n := logCount(hook, logrus.ErrorLevel, msgDown); n != 0 {
+		t.Errorf("logged %q %d times", msgDown, n)
+	}
+}
+
 // A seal whose connection drops after CreatePrimary ran leaves the SRK in
 // the TPM; the reconnect flushes it, so the TPM's few object slots do not
 // fill up and sealing keeps working.
