@@ -223,16 +223,10 @@ func TestTpmrm0ClosedClientsLeaveNoSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		files = append(files, f)
-		_, err = tpm2.StartAuthSession{
-			TPMKey:      tpm2.TPMRHNull,
-			Bind:        tpm2.TPMRHNull,
-			NonceCaller: tpm2.TPM2BNonce{Buffer: make([]byte, 16)},
-			SessionType: tpm2.TPMSEHMAC,
-			Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull},
-			AuthHash:    tpm2.TPMAlgSHA256,
-		}.Execute(transport.FromReadWriter(f))
+		// An unsalted, unbound HMAC session, left for the close to end.
+		_, _, err = tpm2.HMACSession(transport.FromReadWriter(f), tpm2.TPMAlgSHA256, 16)
 		if err != nil {
-			t.Fatalf("open %d: StartAuthSession through tpmrm0: %v", i, err)
+			t.Fatalf("open %d: HMAC session through tpmrm0: %v", i, err)
 		}
 	}
 	for _, f := range files {

@@ -110,16 +110,10 @@ func TestClientCloseFlushesSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		clients = append(clients, cl)
-		_, err = tpm2.StartAuthSession{
-			TPMKey:      tpm2.TPMRHNull,
-			Bind:        tpm2.TPMRHNull,
-			NonceCaller: tpm2.TPM2BNonce{Buffer: make([]byte, 16)},
-			SessionType: tpm2.TPMSEHMAC,
-			Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull},
-			AuthHash:    tpm2.TPMAlgSHA256,
-		}.Execute(clientTPM{cl})
+		// An unsalted, unbound HMAC session, left for the close to end.
+		_, _, err = tpm2.HMACSession(clientTPM{cl}, tpm2.TPMAlgSHA256, 16)
 		if err != nil {
-			t.Fatalf("client %d: StartAuthSession: %v", i, err)
+			t.Fatalf("client %d: HMAC session: %v", i, err)
 		}
 	}
 	// Between commands the sessions are saved contexts in the TPM.

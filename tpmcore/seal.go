@@ -58,46 +58,39 @@ func (c *Core) Seal(ctx context.Context, name string, sel Selection, secret []by
 	if len(secret) > MaxSecret {
 		return nil, fmt.Errorf("seal %s: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecret)
 	}
-	ctx, cancel := sealContext(ctx)
-	defer cancel()
-	var obj *Sealed
-	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
-		obj, err = c.fam.seal(t, name, sel, secret)
-		return err
+	return sealCall(c, ctx, "seal "+name, func(t transport.TPM) (*Sealed, error) {
+		return c.fam.seal(t, name, sel, secret)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("seal %s: %w", name, err)
-	}
-	return obj, nil
 }
 
 // Unseal returns the secret of object name if the TPM's PCRs satisfy its
 // policy (ErrPolicy, with a *PolicyError, otherwise).
 func (c *Core) Unseal(ctx context.Context, name string, obj *Sealed) ([]byte, error) {
-	ctx, cancel := sealContext(ctx)
-	defer cancel()
-	var secret []byte
-	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
-		secret, err = c.fam.unseal(t, name, obj)
-		return err
+	return sealCall(c, ctx, "unseal "+name, func(t transport.TPM) ([]byte, error) {
+		return c.fam.unseal(t, name, obj)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("unseal %s: %w", name, err)
-	}
-	return secret, nil
 }
 
 // Reseal seals the secret of obj anew under sel; the old policy must hold.
 func (c *Core) Reseal(ctx context.Context, name string, obj *Sealed, sel Selection) (*Sealed, error) {
+	return sealCall(c, ctx, "reseal "+name, func(t transport.TPM) (*Sealed, error) {
+		return c.fam.reseal(t, name, obj, sel)
+	})
+}
+
+// sealCall runs op, one of the family's sealing operations, as a seal
+// job bounded by sealTimeout unless the caller has a deadline.
+func sealCall[T any](c *Core, ctx context.Context, what string, op func(t transport.TPM) (T, error)) (T, error) {
 	ctx, cancel := sealContext(ctx)
 	defer cancel()
-	var out *Sealed
+	var out T
 	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
-		out, err = c.fam.reseal(t, name, obj, sel)
+		out, err = op(t)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reseal %s: %w", name, err)
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -19,27 +19,23 @@ func associatedData(name string) []byte {
 	return append([]byte(adLabel), name...)
 }
 
-// newKey returns a fresh envelope key from the system's CSPRNG.
-func newKey() ([]byte, error) {
-	key := make([]byte, keySize)
+// encrypt seals secret for name under a fresh key from the system's
+// CSPRNG, which the caller seals in the TPM and then wipes. The key is
+// used once, so a random nonce is more than enough.
+func encrypt(name string, secret []byte) (key, nonce, ciphertext []byte, err error) {
+	key = make([]byte, keySize)
 	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("envelope key: %w", err)
+		return nil, nil, nil, fmt.Errorf("envelope key: %w", err)
 	}
-	return key, nil
-}
-
-// encrypt seals secret under key for name. The key is used once, so a
-// random nonce is more than enough.
-func encrypt(key []byte, name string, secret []byte) (nonce, ciphertext []byte, err error) {
 	aead, err := newAEAD(key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	nonce = make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, nil, fmt.Errorf("envelope nonce: %w", err)
+		return nil, nil, nil, fmt.Errorf("envelope nonce: %w", err)
 	}
-	return nonce, aead.Seal(nil, nonce, secret, associatedData(name)), nil
+	return key, nonce, aead.Seal(nil, nonce, secret, associatedData(name)), nil
 }
 
 // decrypt opens the ciphertext of obj for name; any mismatch is ErrCorrupt.

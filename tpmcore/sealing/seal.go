@@ -53,15 +53,11 @@ func Reseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object, sel p
 
 // sealUnder does Seal's work under a loaded SRK.
 func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
-	key, err := newKey()
+	key, nonce, ciphertext, err := encrypt(name, secret)
 	if err != nil {
 		return nil, err
 	}
 	defer wipe(key)
-	nonce, ciphertext, err := encrypt(key, name, secret)
-	if err != nil {
-		return nil, err
-	}
 	var values []PCRValue
 	if !sel.IsEmpty() {
 		// The policy is computed from exactly these values: a PCR that

@@ -67,15 +67,11 @@ func seal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, sel pcrsel.
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPCRUnavailable, err)
 	}
-	key, err := newKey()
+	key, nonce, ciphertext, err := encrypt(name, secret)
 	if err != nil {
 		return nil, err
 	}
 	defer wipe(key)
-	nonce, ciphertext, err := encrypt(key, name, secret)
-	if err != nil {
-		return nil, err
-	}
 	s, err := tpm12.SealKey(tpm, srkAuth, pcrs, key)
 	if err != nil {
 		return nil, err
