@@ -45,6 +45,12 @@ func (h Header) Append(b []byte) []byte {
 	return binary.BigEndian.AppendUint32(b, h.Code)
 }
 
+// SetSize writes len(b) into the size field of the header b starts with
+// (which must be there), after b was built or rewritten.
+func SetSize(b []byte) {
+	binary.BigEndian.PutUint32(b[2:6], uint32(len(b)))
+}
+
 // Code returns the command or response code of b, if b holds a header.
 func Code(b []byte) (uint32, bool) {
 	h, ok := ParseHeader(b)

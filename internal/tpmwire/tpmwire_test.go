@@ -26,6 +26,11 @@ func TestParseHeader(t *testing.T) {
 	if c, ok := Code(b); !ok || c != 0x17b {
 		t.Errorf("Code = %#x, %v", c, ok)
 	}
+	grown := append(bytes.Clone(b), 1, 2)
+	SetSize(grown)
+	if h, _ := ParseHeader(grown); h.Size != 14 || Check(grown) != nil {
+		t.Errorf("SetSize of 14 bytes: header %+v, Check %v", h, Check(grown))
+	}
 }
 
 func TestCheck(t *testing.T) {

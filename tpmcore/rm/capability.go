@@ -81,6 +81,6 @@ func replaceCapHandles(rsp []byte, hs []uint32, more bool) ([]byte, error) {
 	} else {
 		out = append(out, params...)
 	}
-	binary.BigEndian.PutUint32(out[2:6], uint32(len(out)))
+	tpmwire.SetSize(out)
 	return out, nil
 }
