@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -164,40 +164,58 @@ func TestFreePortPair(t *testing.T) {
 	}
 }
 
-const helperEnv = "SWTPMTEST_REQUIRE_HELPER"
+// recorder is a testing.TB that notes how a helper would end the test
+// (skip or fail) instead of ending the real one.
+type recorder struct {
+	testing.TB
+	ended string // "skip", "fail", or "" if the test would go on
+	msg   string
+}
 
-// TestRequireHelper is run by TestRequire in a child process.
-func TestRequireHelper(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		t.Skip("run by TestRequire")
-	}
-	swtpmtest.Require(t, "sh", "no-such-tool-swtpmtest")
+// endTest stops the function under test where the real TB would stop the
+// test's goroutine.
+type endTest struct{}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Skipf(format string, args ...any) {
+	r.ended, r.msg = "skip", fmt.Sprintf(format, args...)
+	panic(endTest{})
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.ended, r.msg = "fail", fmt.Sprintf(format, args...)
+	panic(endTest{})
+}
+
+// record runs f on a fresh recorder.
+func record(f func(t testing.TB)) (r *recorder) {
+	r = &recorder{}
+	defer func() {
+		if v := recover(); v != nil {
+			if _, ok := v.(endTest); !ok {
+				panic(v)
+			}
+		}
+	}()
+	f(r)
+	return r
 }
 
 // A missing tool skips the test, unless TPMFS_TEST_REQUIRE=1 makes it a
-// failure; a tool that is there does neither.
+// failure that says why; a tool that is there does neither.
 func TestRequire(t *testing.T) {
 	t.Setenv("TPMFS_TEST_REQUIRE", "")
-	var ran bool
-	t.Run("present", func(t *testing.T) { swtpmtest.Require(t, "sh"); ran = true })
-	if !ran {
-		t.Error("Require(sh) stopped the test")
+	if r := record(func(t testing.TB) { swtpmtest.Require(t, "sh") }); r.ended != "" {
+		t.Errorf("Require(sh) would %s the test: %s", r.ended, r.msg)
 	}
-	var skipped bool
-	t.Run("missing", func(t *testing.T) {
-		defer func() { skipped = t.Skipped() }()
-		swtpmtest.Require(t, "no-such-tool-swtpmtest")
-	})
-	if !skipped {
-		t.Error("a missing tool did not skip the test")
+	r := record(func(t testing.TB) { swtpmtest.Require(t, "sh", "no-such-tool-swtpmtest") })
+	if r.ended != "skip" || !strings.Contains(r.msg, "no-such-tool-swtpmtest") {
+		t.Errorf("a missing tool: %q %q, want a skip naming it", r.ended, r.msg)
 	}
-
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRequireHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "TPMFS_TEST_REQUIRE=1")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || !strings.Contains(string(out), "--- FAIL: TestRequireHelper") ||
-		!strings.Contains(string(out), "no-such-tool-swtpmtest") {
-		t.Errorf("under TPMFS_TEST_REQUIRE=1, a missing tool: %v\n%s", err, out)
+	t.Setenv("TPMFS_TEST_REQUIRE", "1")
+	r = record(func(t testing.TB) { swtpmtest.Require(t, "sh", "no-such-tool-swtpmtest") })
+	if r.ended != "fail" || !strings.Contains(r.msg, "no-such-tool-swtpmtest") || !strings.Contains(r.msg, "TPMFS_TEST_REQUIRE=1") {
+		t.Errorf("a missing tool under TPMFS_TEST_REQUIRE=1: %q %q, want a failure naming it and the variable", r.ended, r.msg)
 	}
 }
