@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
@@ -44,6 +45,9 @@ type Core struct {
 	// maxRandom is the most bytes one GetRandom returns (TPM_PT_MAX_DIGEST).
 	maxRandom int
 	pcrs      *pcrBatcher
+
+	// sealReady is when SealReady last succeeded (unix nanos).
+	sealReady atomic.Int64
 
 	rmOnce sync.Mutex
 	rm     *rm.Manager // resource manager for raw clients, made on first use
