@@ -2,9 +2,6 @@ package fs
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
-	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -36,52 +33,27 @@ func (f *deviceFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	return &deviceHandle{root: f.root, client: cl}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NONSEEKABLE, 0
 }
 
-// deviceHandle holds one client and its pending response: one whole
-// command per write, then the response is read (in parts if wanted).
+// deviceHandle is one open of tpmrm0: its client checks each write and
+// keeps the response until it is read.
 type deviceHandle struct {
 	root   *Root
 	client *tpmcore.Client
-	mu     sync.Mutex
-	rsp    []byte // unread rest of the last response
 }
 
 var _ = (gofs.FileReader)((*deviceHandle)(nil))
 var _ = (gofs.FileWriter)((*deviceHandle)(nil))
 var _ = (gofs.FileReleaser)((*deviceHandle)(nil))
 
-// commandHeader is the size of a TPM command header (tag, size, code).
-const commandHeader = 10
-
 func (h *deviceHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.rsp) > 0 {
-		return 0, syscall.EBUSY // the last response was not read
-	}
-	if len(data) > tpmcore.MaxCommand {
-		return 0, syscall.E2BIG
-	}
-	if len(data) < commandHeader || int(binary.BigEndian.Uint32(data[2:6])) > len(data) {
-		return 0, syscall.EINVAL // shorter than its header says
-	}
-	// Only the bytes the header announces form the command, as the kernel does.
-	cmd := append([]byte(nil), data[:binary.BigEndian.Uint32(data[2:6])]...)
-	rsp, err := h.client.Transmit(tpmContext(ctx), cmd)
+	n, err := h.client.Write(tpmContext(ctx), data)
 	if err != nil {
-		return 0, h.root.errno(ctx, err, logrus.Fields{"op": "tpmrm0 command", "cc": fmt.Sprintf("%#x", binary.BigEndian.Uint32(cmd[6:10]))})
+		return 0, h.root.errno(ctx, err, logrus.Fields{"op": "tpmrm0 command"})
 	}
-	h.rsp = rsp
-	return uint32(len(data)), 0
+	return uint32(n), 0
 }
 
 func (h *deviceHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := copy(dest, h.rsp)
-	h.rsp = h.rsp[n:]
-	if len(h.rsp) == 0 {
-		h.rsp = nil
-	}
+	n := h.client.Read(dest)
 	return fuse.ReadResultData(dest[:n]), 0
 }
 

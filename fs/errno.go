@@ -62,8 +62,10 @@ func mapErr(err error) syscall.Errno {
 		return syscall.EINVAL
 	case errors.Is(err, tpmcore.ErrUnsupported):
 		return syscall.EOPNOTSUPP
-	case errors.Is(err, tpmcore.ErrBusy):
+	case errors.Is(err, tpmcore.ErrBusy), errors.Is(err, tpmcore.ErrResponseUnread):
 		return syscall.EBUSY
+	case errors.Is(err, tpmcore.ErrCommandTooLarge):
+		return syscall.E2BIG
 	case errors.Is(err, tpmcore.ErrNotOwned):
 		// Logged as a failure, with the message saying how to take
 		// ownership: the administrator has to act.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // dialTimeout bounds one connection attempt when no deadline is set, so a
@@ -127,18 +129,12 @@ func exchange(c net.Conn, cmd []byte) ([]byte, error) {
 	if _, err := c.Write(cmd); err != nil {
 		return nil, fmt.Errorf("write: %w", err)
 	}
-	hdr := make([]byte, headerSize)
-	if _, err := io.ReadFull(c, hdr); err != nil {
-		return nil, fmt.Errorf("read response header: %w", unexpectedEOF(err))
-	}
-	n, err := responseSize(hdr)
-	if err != nil {
-		return nil, err
-	}
-	rsp := make([]byte, n)
-	copy(rsp, hdr)
-	if _, err := io.ReadFull(c, rsp[headerSize:]); err != nil {
-		return nil, fmt.Errorf("read response body: %w", unexpectedEOF(err))
+	rsp, err := tpmwire.ReadFrame(c, MaxCommandSize)
+	switch {
+	case errors.Is(err, tpmwire.ErrSize):
+		return nil, fmt.Errorf("response: %w: %w", ErrBadResponse, err)
+	case err != nil:
+		return nil, fmt.Errorf("response: %w", unexpectedEOF(err))
 	}
 	return rsp, nil
 }

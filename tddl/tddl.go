@@ -3,6 +3,8 @@ package tddl
 import (
 	"errors"
 	"time"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // TPM is one open connection to a TPM. It has the shape of go-tpm's
@@ -57,11 +59,7 @@ type Config struct {
 
 // MaxCommandSize is the largest command or response tddl moves, as the
 // kernel driver's TPM_BUFSIZE.
-const MaxCommandSize = 4096
-
-// headerSize is the TPM 2.0 (and 1.2) command/response header: tag(2),
-// size(4), code(4).
-const headerSize = 10
+const MaxCommandSize = tpmwire.MaxSize
 
 // Sentinel errors; backends wrap them with context.
 var (

@@ -2,7 +2,6 @@ package tpmcore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tddl"
 )
 
@@ -73,7 +73,8 @@ func (q *queue) send(ctx context.Context, cmd []byte) ([]byte, error) {
 }
 
 func isStartup(cmd []byte) bool {
-	return len(cmd) >= 10 && tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10])) == tpm2.TPMCCStartup
+	cc, ok := tpmwire.Code(cmd)
+	return ok && tpm2.TPMCC(cc) == tpm2.TPMCCStartup
 }
 
 // transmit sends one command on the connection, (re)opening it first if
@@ -228,11 +229,8 @@ func (q *queue) sendBounded(cmd []byte) (rsp []byte, slow bool, err error) {
 // equals the length. A truncated or padded one means the stream is out of
 // step, and go-tpm would misread it.
 func checkFrame(rsp []byte) error {
-	if len(rsp) < 10 {
-		return fmt.Errorf("%w: response of %d bytes", tddl.ErrBadResponse, len(rsp))
-	}
-	if n := binary.BigEndian.Uint32(rsp[2:6]); n != uint32(len(rsp)) {
-		return fmt.Errorf("%w: response header says %d bytes but has %d", tddl.ErrBadResponse, n, len(rsp))
+	if err := tpmwire.Check(rsp); err != nil {
+		return fmt.Errorf("%w: response: %w", tddl.ErrBadResponse, err)
 	}
 	return nil
 }

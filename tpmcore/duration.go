@@ -2,10 +2,11 @@ package tpmcore
 
 import (
 	"context"
-	"encoding/binary"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // LongCommandTimeout bounds a raw client's key generation: a real chip
@@ -31,10 +32,11 @@ func commandTimeout(ctx context.Context, cmd []byte, normal time.Duration) time.
 
 // generatesKey reports commands that create a key pair, TPM 2.0 or 1.2.
 func generatesKey(cmd []byte) bool {
-	if len(cmd) < 10 {
+	h, ok := tpmwire.ParseHeader(cmd)
+	if !ok {
 		return false
 	}
-	code := binary.BigEndian.Uint32(cmd[6:10])
+	code := h.Code
 	switch tpm2.TPMCC(code) {
 	case tpm2.TPMCCCreatePrimary, tpm2.TPMCCCreate, tpm2.TPMCCCreateLoaded:
 		return true
@@ -45,7 +47,7 @@ func generatesKey(cmd []byte) bool {
 		0x78, // TPM_ORD_CreateEndorsementKeyPair
 		0x79, // TPM_ORD_MakeIdentity
 		0x7F: // TPM_ORD_CreateRevocableEK
-		return cmd[0] == 0x00 // TPM 1.2 tags start with 0x00
+		return h.Tag>>8 == 0x00 // TPM 1.2 tags start with 0x00
 	}
 	return false
 }

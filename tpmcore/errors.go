@@ -28,6 +28,12 @@ var (
 	// ErrBusy: the raw channel of a TPM 1.2 is a passthrough with one
 	// opener at a time, like the kernel's /dev/tpm0, and it has one.
 	ErrBusy = errors.New("raw TPM channel already open")
+	// ErrCommandTooLarge: a raw command longer than MaxCommand, which
+	// /dev/tpmrm0 refuses with E2BIG.
+	ErrCommandTooLarge = errors.New("raw command too large")
+	// ErrResponseUnread: a raw client sent a command before reading the
+	// last response, which /dev/tpmrm0 refuses with EBUSY.
+	ErrResponseUnread = errors.New("the last response was not read")
 	// ErrNotOwned: a TPM 1.2 without an owner has no storage root key to
 	// seal under; the message tells the administrator what to do.
 	ErrNotOwned = tpm12.ErrNotOwned

@@ -3,15 +3,14 @@ package tpmcore
 import (
 	"context"
 	"crypto/sha1"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/tpm12"
 )
@@ -63,7 +62,7 @@ func (c *Core) probe12(t transport.TPM) error {
 	c.info = Info{
 		Family:       tpm12.Family,
 		Manufacturer: info.Manufacturer,
-		Vendor:       vendorText(info.VendorSpecific),
+		Vendor:       tpmwire.VendorText(info.VendorSpecific),
 		Firmware:     info.ChipVersion,
 		Revision:     fmt.Sprintf("level %d errata %d", info.SpecLevel, info.ErrataRev),
 		Banks:        []string{pcrsel.SHA1.Name},
@@ -81,17 +80,6 @@ func (c *Core) probe12(t transport.TPM) error {
 		log.Warn("TPM 1.2 has no owner: seal/ fails until the administrator takes ownership, e.g. tpm_takeownership -z through tpmrm0 with TrouSerS' tcsd")
 	}
 	return nil
-}
-
-// vendorText shows vendor-specific bytes as text if printable, else hex.
-func vendorText(b []byte) string {
-	s := strings.Trim(string(b), "\x00 ")
-	for _, r := range s {
-		if r < 0x20 || r > 0x7e {
-			return fmt.Sprintf("%x", b)
-		}
-	}
-	return s
 }
 
 // do12 runs fn as one exclusive queue job. With sessions set, fn may
@@ -147,7 +135,8 @@ func (v *family12) flushLeftovers(t transport.TPM) error {
 // (TPM_RETRY, TPM_DOING_SELFTEST); the 1.2 tag rules out a TPM 2.0 code
 // that happens to have the same value.
 func retryable12(rsp []byte) bool {
-	return tpm12.IsTPM12Response(rsp) && tpm12.RC(binary.BigEndian.Uint32(rsp[6:10])).Temporary()
+	rc, _ := tpmwire.Code(rsp)
+	return tpm12.IsTPM12Response(rsp) && tpm12.RC(rc).Temporary()
 }
 
 // classify12 wraps an error of package tpm12 in the tpmcore sentinel its

@@ -2,13 +2,14 @@ package tpmcore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // The hot paths: PCR_Read and GetRandom run thousands of times a second.
@@ -39,59 +40,20 @@ func goTPMCommand(exec func(t transport.TPM)) []byte {
 // errMalformed: a response that does not have the shape of its command's.
 var errMalformed = fmt.Errorf("%w: malformed response", ErrUnavailable)
 
-// rspReader reads a response's fields; any overrun marks it bad, and the
-// caller checks once at the end.
-type rspReader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *rspReader) take(n int) []byte {
-	if r.bad || n > len(r.b) {
-		r.bad = true
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *rspReader) u8() byte {
-	if v := r.take(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (r *rspReader) u16() uint16 {
-	if v := r.take(2); v != nil {
-		return binary.BigEndian.Uint16(v)
-	}
-	return 0
-}
-
-func (r *rspReader) u32() uint32 {
-	if v := r.take(4); v != nil {
-		return binary.BigEndian.Uint32(v)
-	}
-	return 0
-}
-
 // responseBody checks the header of a response to a command sent without
 // sessions and returns its parameters, or the TPM's response code as the
 // error go-tpm would return.
 func responseBody(rsp []byte) ([]byte, error) {
-	r := rspReader{b: rsp}
-	tag, size, rc := r.u16(), r.u32(), r.u32()
+	h, ok := tpmwire.ParseHeader(rsp)
 	switch {
-	case r.bad || int64(size) != int64(len(rsp)):
+	case !ok || int64(h.Size) != int64(len(rsp)):
 		return nil, errMalformed
-	case rc != uint32(tpm2.TPMRCSuccess):
-		return nil, tpm2.TPMRC(rc)
-	case tag != uint16(tpm2.TPMSTNoSessions):
+	case h.Code != uint32(tpm2.TPMRCSuccess):
+		return nil, tpm2.TPMRC(h.Code)
+	case h.Tag != uint16(tpm2.TPMSTNoSessions):
 		return nil, errMalformed
 	}
-	return r.b, nil
+	return rsp[tpmwire.HeaderSize:], nil
 }
 
 // parseGetRandom returns the random bytes of a GetRandom response (a
@@ -101,9 +63,9 @@ func parseGetRandom(rsp []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := rspReader{b: body}
-	out := r.take(int(r.u16()))
-	if r.bad || len(r.b) != 0 {
+	r := tpmwire.NewReader(body)
+	out := r.Sized2B()
+	if r.Done() != nil {
 		return nil, errMalformed
 	}
 	return out, nil
@@ -118,28 +80,28 @@ func parsePCRRead(rsp []byte, fn func(alg tpm2.TPMIAlgHash, pcr int, digest []by
 	}
 	// pcrUpdateCounter, TPML_PCR_SELECTION pcrSelectionOut, TPML_DIGEST
 	// pcrValues: find where the digests start, then walk both lists.
-	r := rspReader{b: body}
-	r.u32()
-	nsel := r.u32()
-	sels := r.b
-	for i := uint32(0); i < nsel && !r.bad; i++ {
-		r.u16()
-		r.take(int(r.u8()))
+	r := tpmwire.NewReader(body)
+	r.U32()
+	nsel := r.U32()
+	sels := r.Rest()
+	for i := uint32(0); i < nsel && r.Err() == nil; i++ {
+		r.U16()
+		r.Take(int(r.U8()))
 	}
-	if r.bad {
+	if r.Err() != nil {
 		return errMalformed
 	}
-	sels = sels[:len(sels)-len(r.b)]
-	ndig := r.u32()
-	if r.bad {
+	sels = sels[:len(sels)-r.Len()]
+	ndig := r.U32()
+	if r.Err() != nil {
 		return errMalformed
 	}
-	digests := rspReader{b: r.b}
-	s := rspReader{b: sels}
+	digests := tpmwire.NewReader(r.Rest())
+	s := tpmwire.NewReader(sels)
 	seen := uint32(0)
 	for i := uint32(0); i < nsel; i++ {
-		alg := tpm2.TPMIAlgHash(s.u16())
-		mask := s.take(int(s.u8()))
+		alg := tpm2.TPMIAlgHash(s.U16())
+		mask := s.Take(int(s.U8()))
 		for pcr := 0; pcr < 8*len(mask); pcr++ {
 			if mask[pcr/8]&(1<<(pcr%8)) == 0 {
 				continue
@@ -147,14 +109,14 @@ func parsePCRRead(rsp []byte, fn func(alg tpm2.TPMIAlgHash, pcr int, digest []by
 			if seen++; seen > ndig {
 				return fmt.Errorf("%w: PCR_Read returned fewer digests than selected", ErrUnavailable)
 			}
-			d := digests.take(int(digests.u16()))
-			if digests.bad {
+			d := digests.Sized2B()
+			if digests.Err() != nil {
 				return errMalformed
 			}
 			fn(alg, pcr, d)
 		}
 	}
-	if seen != ndig || len(digests.b) != 0 {
+	if seen != ndig || digests.Len() != 0 {
 		return errMalformed
 	}
 	return nil

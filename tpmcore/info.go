@@ -1,13 +1,13 @@
 package tpmcore
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/pcrsel"
 )
 
@@ -42,13 +42,18 @@ func (c *Core) probe(t transport.TPM) error {
 	if err != nil {
 		return err
 	}
+	// Each property holds four characters, NUL-padded.
 	str := func(pts ...tpm2.TPMPT) string {
 		var buf []byte
 		for _, pt := range pts {
 			v := props[pt]
-			buf = append(buf, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+			for _, c := range []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} {
+				if c != 0 {
+					buf = append(buf, c)
+				}
+			}
 		}
-		return strings.TrimSpace(string(bytes.Trim(buf, "\x00")))
+		return tpmwire.VendorText(buf)
 	}
 	fw1, fw2 := props[tpm2.TPMPTFirmwareVersion1], props[tpm2.TPMPTFirmwareVersion2]
 	rev := props[tpm2.TPMPTRevision]

@@ -2,12 +2,13 @@ package tpmcore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // Retry bounds: the TPM asks for a retry when busy (RETRY), when it
@@ -56,11 +57,10 @@ func retry(ctx context.Context, send func() ([]byte, error)) ([]byte, error) {
 	}
 }
 
+// responseCode is rsp's response code, 0 if rsp has no header.
 func responseCode(rsp []byte) tpm2.TPMRC {
-	if len(rsp) < 10 {
-		return 0
-	}
-	return tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10]))
+	rc, _ := tpmwire.Code(rsp)
+	return tpm2.TPMRC(rc)
 }
 
 func retryable(rc tpm2.TPMRC) bool {

@@ -3,15 +3,15 @@ package swtpmtest
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // Bounds on talking to swtpm.
@@ -60,30 +60,11 @@ func (c *Conn) Send(cmd []byte) ([]byte, error) {
 	if _, err := c.c.Write(cmd); err != nil {
 		return nil, err
 	}
-	return ReadFrame(c.c, maxResponse)
+	return tpmwire.ReadFrame(c.c, maxResponse)
 }
 
 // Close closes the connection, freeing swtpm for its next client.
 func (c *Conn) Close() error { return c.c.Close() }
-
-// ReadFrame reads one TPM command or response, whose header (tag, size,
-// code: the same layout in TPM 1.2 and 2.0) gives its size, at most max.
-func ReadFrame(r io.Reader, max uint32) ([]byte, error) {
-	hdr := make([]byte, 10)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return nil, err
-	}
-	size := binary.BigEndian.Uint32(hdr[2:6])
-	if size < 10 || size > max {
-		return nil, fmt.Errorf("frame size %d", size)
-	}
-	b := make([]byte, size)
-	copy(b, hdr)
-	if _, err := io.ReadFull(r, b[10:]); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
 
 // Tool runs a tpm2-tools command against s with stdin and returns its
 // stdout, failing the test if the tool fails. A missing tool skips the

@@ -1,7 +1,6 @@
 package faultinject
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tddl"
 )
 
@@ -47,8 +47,12 @@ func (m Mode) String() string {
 // io.ErrUnexpectedEOF, as a real hang-up would.
 var ErrDropped = errors.New("faultinject: connection dropped")
 
-// rcRetry is TPM_RC_RETRY (Part 2, 6.6.3).
-const rcRetry = 0x922
+// rcRetry is TPM_RC_RETRY (Part 2, 6.6.3), in a response tagged
+// TPM_ST_NO_SESSIONS.
+const (
+	rcRetry      = 0x922
+	stNoSessions = 0x8001
+)
 
 // Faulty is a tddl.TPM that applies the configured faults to another. Its
 // settings may be changed from any goroutine, also while Send runs.
@@ -124,11 +128,8 @@ func (f *Faulty) Send(cmd []byte) ([]byte, error) {
 	case DropRequest:
 		return nil, dropped()
 	case Retry:
-		rsp := make([]byte, 10)
-		binary.BigEndian.PutUint16(rsp[0:], 0x8001) // TPM_ST_NO_SESSIONS
-		binary.BigEndian.PutUint32(rsp[2:], 10)
-		binary.BigEndian.PutUint32(rsp[6:], rcRetry)
-		return rsp, nil
+		h := tpmwire.Header{Tag: stNoSessions, Size: tpmwire.HeaderSize, Code: rcRetry}
+		return h.Append(nil), nil
 	}
 	rsp, err := f.inner.Send(cmd)
 	if err != nil {

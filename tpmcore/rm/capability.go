@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // maxCapHandles is MAX_CAP_HANDLES for the reference MAX_CAP_BUFFER of
@@ -20,10 +22,9 @@ const maxCapHandles = 254
 // command, so a malformed request gets the TPM's own error. Other
 // capabilities and handle ranges pass unchanged.
 func (x *txn) filterCapability(rsp []byte) ([]byte, error) {
-	capab, off, ok1 := u32(x.orig, x.c.paramOff)
-	prop, off, ok2 := u32(x.orig, off)
-	count, _, ok3 := u32(x.orig, off)
-	if !ok1 || !ok2 || !ok3 || tpm2.TPMCap(capab) != tpm2.TPMCapHandles {
+	r := tpmwire.NewReader(x.orig[x.c.paramOff:])
+	capab, prop, count := r.U32(), r.U32(), r.U32()
+	if r.Err() != nil || tpm2.TPMCap(capab) != tpm2.TPMCapHandles {
 		return rsp, nil
 	}
 	var list []uint32
@@ -62,13 +63,18 @@ func replaceCapHandles(rsp []byte, hs []uint32, more bool) ([]byte, error) {
 		binary.BigEndian.PutUint32(params[9+4*i:], h)
 	}
 
-	out := append([]byte(nil), rsp[:headerSize]...)
-	if tpm2.TPMST(binary.BigEndian.Uint16(rsp[0:2])) == tpm2.TPMSTSessions {
-		size, off, ok := u32(rsp, headerSize)
-		if !ok || uint64(size) > uint64(len(rsp)-off) {
+	h, ok := tpmwire.ParseHeader(rsp)
+	if !ok {
+		return nil, fmt.Errorf("GetCapability response: %w", ErrBadResponse)
+	}
+	out := append([]byte(nil), rsp[:tpmwire.HeaderSize]...)
+	if tpm2.TPMST(h.Tag) == tpm2.TPMSTSessions {
+		r := tpmwire.NewReader(rsp[tpmwire.HeaderSize:])
+		size := r.U32()
+		if r.Err() != nil || uint64(size) > uint64(r.Len()) {
 			return nil, fmt.Errorf("GetCapability response: %w", ErrBadResponse)
 		}
-		auth := rsp[off+int(size):]
+		auth := r.Rest()[size:]
 		out = binary.BigEndian.AppendUint32(out, uint32(len(params)))
 		out = append(out, params...)
 		out = append(out, auth...)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // flushContext runs a client's FlushContext, whose handle is a parameter,
@@ -19,8 +21,9 @@ func (x *txn) flushContext() ([]byte, error) {
 	if x.c.tag != tpm2.TPMSTNoSessions {
 		return errorResponse(tpm2.TPMRCAuthContext), nil
 	}
-	h, end, ok := u32(x.orig, x.c.paramOff)
-	if !ok || end != len(x.orig) {
+	r := tpmwire.NewReader(x.orig[x.c.paramOff:])
+	h := r.U32()
+	if r.Done() != nil {
 		return errorResponse(tpm2.TPMRCCommandSize), nil
 	}
 	switch {

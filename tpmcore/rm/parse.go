@@ -1,24 +1,19 @@
 package rm
 
 import (
-	"encoding/binary"
-
 	"github.com/google/go-tpm/tpm2"
-)
 
-// MaxCommandSize is the largest command the manager accepts, as the
-// kernel's TPM_BUFSIZE and tddl.MaxCommandSize.
-const MaxCommandSize = 4096
+	"tpmfs/internal/tpmwire"
+)
 
 // RMLayer tags the response codes the manager makes itself, as
 // TSS2_RESMGR_TPM_RC_LAYER does for the kernel and tpm2-abrmd, so a client
 // can tell them from the TPM's own.
 const RMLayer = 11 << 16
 
-// Wire layout of TPM 2.0 commands and responses (Part 1, section 18).
+// Wire layout of TPM 2.0 commands and responses (Part 1, section 18),
+// after the header (package tpmwire).
 const (
-	headerSize = 10 // tag, size, command or response code
-
 	// maxAuthSessions is the most sessions an authorization area holds.
 	maxAuthSessions = 3
 
@@ -71,7 +66,7 @@ type command struct {
 }
 
 // handleOff is the offset of handle i (0-based) in the handle area.
-func handleOff(i int) int { return headerSize + 4*i }
+func handleOff(i int) int { return tpmwire.HeaderSize + 4*i }
 
 // parseCommand checks one whole command against the header rules and the
 // TPM's own command attributes, and locates its handles, sessions and
@@ -79,17 +74,18 @@ func handleOff(i int) int { return headerSize + 4*i }
 // code the client gets (without the RM layer).
 func parseCommand(b []byte, attrs map[uint32]cmdAttr) (command, tpm2.TPMRC) {
 	var c command
-	if len(b) < headerSize || len(b) > MaxCommandSize {
+	h, ok := tpmwire.ParseHeader(b)
+	if !ok || len(b) > tpmwire.MaxSize {
 		return c, tpm2.TPMRCCommandSize
 	}
-	c.tag = tpm2.TPMST(binary.BigEndian.Uint16(b[0:2]))
+	c.tag = tpm2.TPMST(h.Tag)
 	if c.tag != tpm2.TPMSTNoSessions && c.tag != tpm2.TPMSTSessions {
 		return c, rcBadTag
 	}
-	if binary.BigEndian.Uint32(b[2:6]) != uint32(len(b)) {
+	if h.Size != uint32(len(b)) {
 		return c, tpm2.TPMRCCommandSize
 	}
-	c.cc = binary.BigEndian.Uint32(b[6:10])
+	c.cc = h.Code
 	a, ok := attrs[c.cc]
 	if !ok {
 		return c, tpm2.TPMRCCommandCode
@@ -113,34 +109,24 @@ func parseCommand(b []byte, attrs map[uint32]cmdAttr) (command, tpm2.TPMRC) {
 // parseAuthArea reads the authorizationSize at off and the sessions it
 // spans (Part 1, section 18.6), returning where the parameters start.
 func parseAuthArea(b []byte, off int, c *command) (int, tpm2.TPMRC) {
-	if len(b)-off < 4 {
-		return 0, tpm2.TPMRCAuthSize
-	}
-	size := binary.BigEndian.Uint32(b[off : off+4])
-	off += 4
+	r := tpmwire.NewReader(b[off:])
+	size := r.U32()
 	// Compare in uint64 so a huge size cannot wrap around.
-	if size == 0 || uint64(size) > uint64(len(b)-off) {
+	if r.Err() != nil || size == 0 || uint64(size) > uint64(r.Len()) {
 		return 0, tpm2.TPMRCAuthSize
 	}
-	end := off + int(size)
-	for off < end {
+	end := off + 4 + int(size)
+	area := tpmwire.NewReader(b[off+4 : end])
+	for area.Len() > 0 {
 		if len(c.sessions) == maxAuthSessions {
 			return 0, tpm2.TPMRCAuthSize
 		}
-		e := authEntry{off: off}
-		var ok bool
-		if e.handle, off, ok = u32(b[:end], off); !ok {
-			return 0, tpm2.TPMRCAuthSize
-		}
-		if off, ok = skip2B(b[:end], off); !ok { // nonceCaller
-			return 0, tpm2.TPMRCAuthSize
-		}
-		if off >= end {
-			return 0, tpm2.TPMRCAuthSize
-		}
-		e.attrs = b[off]
-		off++
-		if off, ok = skip2B(b[:end], off); !ok { // hmac
+		e := authEntry{off: end - area.Len()}
+		e.handle = area.U32()
+		area.Sized2B() // nonceCaller
+		e.attrs = area.U8()
+		area.Sized2B() // hmac
+		if area.Err() != nil {
 			return 0, tpm2.TPMRCAuthSize
 		}
 		c.sessions = append(c.sessions, e)
@@ -148,52 +134,40 @@ func parseAuthArea(b []byte, off int, c *command) (int, tpm2.TPMRC) {
 	return end, tpm2.TPMRCSuccess
 }
 
-// u32 reads a big-endian uint32 at off, if b holds one there.
-func u32(b []byte, off int) (uint32, int, bool) {
-	if off < 0 || len(b)-off < 4 {
-		return 0, off, false
+// firstHandle returns the handle at the start of a response's parameters
+// area (a command that returns one puts it there), if there is one.
+func firstHandle(rsp []byte) (uint32, bool) {
+	if len(rsp) < tpmwire.HeaderSize {
+		return 0, false
 	}
-	return binary.BigEndian.Uint32(b[off : off+4]), off + 4, true
-}
-
-// skip2B steps over a TPM2B (16-bit size, then that many bytes).
-func skip2B(b []byte, off int) (int, bool) {
-	if off < 0 || len(b)-off < 2 {
-		return off, false
-	}
-	n := int(binary.BigEndian.Uint16(b[off : off+2]))
-	off += 2
-	if len(b)-off < n {
-		return off, false
-	}
-	return off + n, true
+	r := tpmwire.NewReader(rsp[tpmwire.HeaderSize:])
+	h := r.U32()
+	return h, r.Err() == nil
 }
 
 // responseCode returns a response's code, and whether the response is
 // well formed (a whole header whose size field matches its length).
 func responseCode(rsp []byte) (tpm2.TPMRC, bool) {
-	if len(rsp) < headerSize || binary.BigEndian.Uint32(rsp[2:6]) != uint32(len(rsp)) {
+	h, ok := tpmwire.ParseHeader(rsp)
+	if !ok || h.Size != uint32(len(rsp)) {
 		return 0, false
 	}
-	return tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10])), true
+	return tpm2.TPMRC(h.Code), true
 }
 
 // errorResponse is the response a client gets for a failure of the
 // manager's own: a bare header with rc tagged with the RM layer.
 func errorResponse(rc tpm2.TPMRC) []byte {
-	b := make([]byte, headerSize)
-	binary.BigEndian.PutUint16(b[0:2], uint16(tpm2.TPMSTNoSessions))
-	binary.BigEndian.PutUint32(b[2:6], headerSize)
-	binary.BigEndian.PutUint32(b[6:10], RMLayer|uint32(rc))
-	return b
+	return bareResponse(RMLayer | uint32(rc))
 }
 
 // successResponse is an empty successful response, for commands the
 // manager answers itself (FlushContext of a virtual handle).
-func successResponse() []byte {
-	b := errorResponse(tpm2.TPMRCSuccess)
-	binary.BigEndian.PutUint32(b[6:10], 0)
-	return b
+func successResponse() []byte { return bareResponse(uint32(tpm2.TPMRCSuccess)) }
+
+func bareResponse(code uint32) []byte {
+	h := tpmwire.Header{Tag: uint16(tpm2.TPMSTNoSessions), Size: tpmwire.HeaderSize, Code: code}
+	return h.Append(make([]byte, 0, tpmwire.HeaderSize))
 }
 
 // Format-1 response codes naming the handle, session or parameter at

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // Raw command builders, from the wire format of Part 1, section 18, for
@@ -18,7 +20,7 @@ func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 // rawCommand assembles tag, size, cc and body; the size is right.
 func rawCommand(tag uint16, cc uint32, body ...[]byte) []byte {
 	b := bytes.Join(body, nil)
-	return bytes.Join([][]byte{be16(tag), be32(uint32(headerSize + len(b))), be32(cc), b}, nil)
+	return bytes.Join([][]byte{be16(tag), be32(uint32(tpmwire.HeaderSize + len(b))), be32(cc), b}, nil)
 }
 
 // rawAuth is a TPMS_AUTH_COMMAND with empty nonce and hmac.
@@ -94,7 +96,7 @@ func TestParseCommandFromGoTPM(t *testing.T) {
 		return tpm2.FlushContext{FlushHandle: tpm2.TPMHandle(0x80FF0001)}.Execute(c)
 	})
 	c, rc = parseCommand(flush, testAttrs)
-	if rc != tpm2.TPMRCSuccess || c.paramOff != headerSize || len(c.sessions) != 0 {
+	if rc != tpm2.TPMRCSuccess || c.paramOff != tpmwire.HeaderSize || len(c.sessions) != 0 {
 		t.Fatalf("FlushContext: rc %v, params at %d, %d sessions", rc, c.paramOff, len(c.sessions))
 	}
 	if h := binary.BigEndian.Uint32(flush[c.paramOff:]); h != 0x80FF0001 {
@@ -105,7 +107,7 @@ func TestParseCommandFromGoTPM(t *testing.T) {
 		return tpm2.GetRandom{BytesRequested: 5}.Execute(c)
 	})
 	c, rc = parseCommand(random, testAttrs)
-	if rc != tpm2.TPMRCSuccess || c.paramOff != headerSize || c.cc != 0x17B {
+	if rc != tpm2.TPMRCSuccess || c.paramOff != tpmwire.HeaderSize || c.cc != 0x17B {
 		t.Fatalf("GetRandom: rc %v, cc 0x%x, params at %d", rc, c.cc, c.paramOff)
 	}
 }
@@ -142,7 +144,7 @@ func TestParseCommandRejects(t *testing.T) {
 		authSize    = 0x144
 		badTag      = 0x01E
 	)
-	long := rawCommand(0x8001, 0x17B, make([]byte, MaxCommandSize-headerSize+1))
+	long := rawCommand(0x8001, 0x17B, make([]byte, tpmwire.MaxSize-tpmwire.HeaderSize+1))
 	cases := []struct {
 		name string
 		cmd  []byte
@@ -189,7 +191,7 @@ func FuzzParseCommand(f *testing.F) {
 		if rc != tpm2.TPMRCSuccess {
 			return
 		}
-		if len(b) < headerSize || len(b) > MaxCommandSize || binary.BigEndian.Uint32(b[2:6]) != uint32(len(b)) {
+		if len(b) < tpmwire.HeaderSize || len(b) > tpmwire.MaxSize || binary.BigEndian.Uint32(b[2:6]) != uint32(len(b)) {
 			t.Fatalf("accepted a command whose size is wrong: %x", b)
 		}
 		if _, ok := testAttrs[c.cc]; !ok {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // A session a client saves itself (ContextSave) leaves its space: it
@@ -32,9 +34,10 @@ func (x *txn) detachSaved(rsp []byte) {
 	x.dropSession(h)
 	x.m.forgetSession(x.sp, h)
 	// The response is a TPMS_CONTEXT, which starts with its sequence.
-	seq, ok := uint64(0), len(rsp) >= headerSize+8
-	if ok {
-		seq = binary.BigEndian.Uint64(rsp[headerSize:])
+	var seq uint64
+	if len(rsp) >= tpmwire.HeaderSize {
+		r := tpmwire.NewReader(rsp[tpmwire.HeaderSize:])
+		seq = r.U64()
 	}
 	x.m.saves++
 	x.m.detached[h] = &detached{by: x.sp, seq: seq, n: x.m.saves}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/internal/swtpmtest"
+	"tpmfs/internal/tpmwire"
 )
 
 // The tpm2-tools test runs real tpm2-tools processes, each one client of
@@ -127,7 +128,7 @@ func (s *rmServer) client(c net.Conn) {
 		}
 	}()
 	for {
-		cmd, err := swtpmtest.ReadFrame(c, MaxCommandSize)
+		cmd, err := tpmwire.ReadFrame(c, tpmwire.MaxSize)
 		if err != nil {
 			return // the tool is done
 		}

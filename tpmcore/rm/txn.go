@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // txn is one client command on its way through the manager, in the
@@ -73,7 +75,9 @@ func (x *txn) checkQuota() tpm2.TPMRC {
 	session := x.c.cc == uint32(tpm2.TPMCCStartAuthSession)
 	if x.c.cc == uint32(tpm2.TPMCCContextLoad) {
 		// TPMS_CONTEXT starts with sequence (8 bytes), then savedHandle.
-		if h, _, ok := u32(x.orig, x.c.paramOff+8); ok {
+		r := tpmwire.NewReader(x.orig[x.c.paramOff:])
+		r.U64()
+		if h := r.U32(); r.Err() == nil {
 			session = isSession(h)
 		}
 	}
@@ -237,7 +241,7 @@ func (x *txn) commit(rsp []byte) ([]byte, error) {
 // adopt takes the handle a command returned into the space: a new object
 // gets a virtual handle, a new session stays under its own.
 func (x *txn) adopt(rsp []byte) (tpm2.TPMRC, error) {
-	h, _, ok := u32(rsp, headerSize)
+	h, ok := firstHandle(rsp)
 	if !ok {
 		return tpm2.TPMRCFailure, nil
 	}
@@ -253,7 +257,7 @@ func (x *txn) adopt(rsp []byte) (tpm2.TPMRC, error) {
 		}
 		x.sp.objects[vh] = &object{}
 		x.objs = append(x.objs, &loaded{vh: vh, real: h, save: true})
-		binary.BigEndian.PutUint32(rsp[headerSize:], vh)
+		binary.BigEndian.PutUint32(rsp[tpmwire.HeaderSize:], vh)
 	case isSession(h):
 		if _, own := x.sp.sessions[h]; !own && len(x.sp.sessions) >= MaxSessions {
 			_, err := flushContext(x.t, h)

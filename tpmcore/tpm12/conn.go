@@ -1,17 +1,14 @@
 package tpm12
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/google/go-tpm/tpm2/transport"
-)
 
-// TPM 1.2 command/response framing: tag(2) paramSize(4) ordinal or
-// returnCode(4).
-const headerSize = 10
+	"tpmfs/internal/tpmwire"
+)
 
 // ordFlushSpecific is TPM_ORD_FlushSpecific.
 const ordFlushSpecific uint32 = 0x000000BA
@@ -35,15 +32,15 @@ func (c *conn) Write(cmd []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(rsp) < headerSize {
+	code, ok := tpmwire.Code(rsp)
+	if !ok {
 		return 0, fmt.Errorf("TPM 1.2 response of %d bytes, shorter than a header", len(rsp))
 	}
 	c.rsp = rsp
 	// Flushes of sessions the TPM already closed fail by design; their
 	// codes say nothing about the operation.
-	code := RC(binary.BigEndian.Uint32(rsp[6:]))
-	if c.first == 0 && code != 0 && (len(cmd) < headerSize || binary.BigEndian.Uint32(cmd[6:]) != ordFlushSpecific) {
-		c.first = code
+	if ord, _ := tpmwire.Code(cmd); c.first == 0 && code != 0 && ord != ordFlushSpecific {
+		c.first = RC(code)
 	}
 	return len(cmd), nil
 }

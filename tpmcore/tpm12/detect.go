@@ -1,6 +1,6 @@
 package tpm12
 
-import "encoding/binary"
+import "tpmfs/internal/tpmwire"
 
 // Response tags of TPM 1.2 (TPM_TAG_RSP_COMMAND, _AUTH1_, _AUTH2_).
 const (
@@ -15,9 +15,6 @@ const (
 // apart. The probe must be a TPM 2.0 command: a TPM 2.0 answers
 // 1.2-tagged commands in the 1.2 format too.
 func IsTPM12Response(rsp []byte) bool {
-	if len(rsp) < headerSize {
-		return false
-	}
-	tag := binary.BigEndian.Uint16(rsp)
-	return tag >= tagRspCommand && tag <= tagRspAuth2
+	h, ok := tpmwire.ParseHeader(rsp)
+	return ok && h.Tag >= tagRspCommand && h.Tag <= tagRspAuth2
 }

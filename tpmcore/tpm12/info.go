@@ -3,10 +3,11 @@ package tpm12
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/google/go-tpm/tpm"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"tpmfs/internal/tpmwire"
 )
 
 // Family names the TPM family this package drives, as info shows it.
@@ -57,7 +58,7 @@ func GetInfo(t transport.TPM) (Info, error) {
 		return info, fmt.Errorf("TPM manufacturer: %d bytes, want 4", len(b))
 	}
 	info.ManufacturerID = binary.BigEndian.Uint32(b)
-	info.Manufacturer = vendorText(b)
+	info.Manufacturer = tpmwire.VendorText(b)
 
 	if b, err = getCap(t, capVersionVal, 0); err == nil {
 		v, err := parseVersionInfo(b)
@@ -125,16 +126,4 @@ func getCap(t transport.TPM, area, sub uint32) ([]byte, error) {
 		return nil, c.fail(fmt.Sprintf("get capability %#x/%#x", area, sub), err)
 	}
 	return b, nil
-}
-
-// vendorText renders a TCG vendor ID: printable ASCII padded with NULs
-// or spaces, else hex.
-func vendorText(b []byte) string {
-	s := strings.TrimRight(string(b), "\x00 ")
-	for _, r := range s {
-		if r < 0x20 || r > 0x7e {
-			return fmt.Sprintf("%x", b)
-		}
-	}
-	return s
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"tpmfs/internal/swtpmtest"
+	"tpmfs/internal/tpmwire"
 )
 
 // mux shares one TPM between tcsd and the test, one command at a time, as
@@ -46,7 +47,7 @@ func (m *mux) serve(l net.Listener) {
 			defer c.Close()
 			for {
 				c.SetDeadline(time.Now().Add(time.Minute))
-				cmd, err := swtpmtest.ReadFrame(c, 4096)
+				cmd, err := tpmwire.ReadFrame(c, tpmwire.MaxSize)
 				if err != nil {
 					return
 				}
