@@ -11,12 +11,13 @@ type Config struct {
 	UID, GID   uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
-	StateDir                                  string   // absolute and clean
-	Bank                                      string   // "" = the TPM's default; else one of Banks
-	SRKAuth                                   SRKAuth  // secret for the storage hierarchy
-	FSName                                    string   // default: Source
-	Subtype                                   string   // default: "tpmfs"
-	Ignored                                   []string // compatibility options accepted and ignored, as given
+	StateDir                                  string     // absolute and clean
+	Bank                                      string     // "" = the TPM's default; else one of Banks
+	SRKAuth                                   SRKAuth    // secret for the storage hierarchy
+	SealQuota                                 *SealQuota // for every uid but root; nil: none
+	FSName                                    string     // default: Source
+	Subtype                                   string     // default: "tpmfs"
+	Ignored                                   []string   // compatibility options accepted and ignored, as given
 }
 
 // SRKAuth is the secret of the storage hierarchy (srk_auth=).

@@ -14,6 +14,7 @@ var (
 	ErrNotAbsolute   = errors.New("not an absolute path")
 	ErrInvalidBank   = errors.New("unknown PCR bank (want sha1, sha256, sha384, sha512 or sm3_256)")
 	ErrInvalidSRK    = errors.New("want well-known or file:PATH")
+	ErrInvalidQuota  = errors.New("want OBJECTS:BYTES (bytes with an optional K, M or G) or none")
 	ErrInvalidChar   = errors.New("contains a control character")
 	ErrUnsupported   = errors.New("not supported")
 	ErrEscape        = errors.New("trailing backslash")

@@ -11,7 +11,7 @@ import (
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		"", "ro", "rw,allow_other,uid=tss,gid=1,dev,suid", "pcr_mode=999",
-		"seal_mode=1777,state=/a/../b", `fsname=a\,b,subtype=x`, "srk_auth=file:/k",
+		"seal_mode=1777,state=/a/../b", `fsname=a\,b,subtype=x`, "srk_auth=file:/k", "seal_quota=3:1K",
 		"bank=SHA256", "x-systemd.automount,comment=x", `\`, "uid=4294967295",
 	}
 	for _, s := range seeds {

@@ -59,6 +59,10 @@ var valueOptions = map[string]func(c *Config, env Env, val string) error{
 		c.SRKAuth = SRKAuth{File: file}
 		return nil
 	},
+	"seal_quota": func(c *Config, _ Env, val string) (err error) {
+		c.SealQuota, err = parseSealQuota(val)
+		return err
+	},
 	"fsname":  func(c *Config, _ Env, val string) error { c.FSName = val; return nil },
 	"subtype": func(c *Config, _ Env, val string) error { c.Subtype = val; return nil },
 }

@@ -43,6 +43,7 @@ func ParseEnv(env Env, source string, options []string) (*Config, error) {
 		SealMode:   DefaultSealMode,
 		DeviceMode: DefaultDeviceMode,
 		SRKAuth:    SRKAuth{WellKnown: true},
+		SealQuota:  &DefaultSealQuota,
 		FSName:     source,
 		Subtype:    DefaultSubtype,
 	}

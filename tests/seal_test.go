@@ -94,10 +94,10 @@ func TestSealRoundTripSizes(t *testing.T) {
 			t.Errorf("%s after remount: err=%v equal=%v", name, err, bytes.Equal(got, secret))
 		}
 	}
-	// rm -r removes an object and it stays removed.
-	sh(t, "rm -r "+m2.Path("seal", "s0"))
+	// rmdir removes an object with its files, and it stays removed.
+	sh(t, "rmdir "+m2.Path("seal", "s0"))
 	if _, err := os.Stat(m2.Path("seal", "s0")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after rm -r: stat err = %v", err)
+		t.Errorf("after rmdir: stat err = %v", err)
 	}
 	m2.unmount(t)
 	// Nothing left in the TPM (swtpm serves one client: after unmount).

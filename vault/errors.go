@@ -20,6 +20,8 @@ var (
 	ErrQuota = errors.New("sealed-object quota exceeded")
 	// ErrReadOnly: the mount is read-only.
 	ErrReadOnly = errors.New("read-only mount")
+	// ErrNotWritable: the part is derived from others (policy).
+	ErrNotWritable = errors.New("read-only file")
 	// ErrInvalidName: see ValidName.
 	ErrInvalidName = sealstore.ErrInvalidName
 	// ErrDamaged: the object's state file cannot be trusted; it can only

@@ -36,7 +36,7 @@ type writer struct {
 // still there, a state directory with room, and a TPM that can seal.
 func (v *Vault) OpenWrite(ctx context.Context, c Caller, ref Ref, part Part) (Writer, error) {
 	if part == Policy {
-		return nil, fmt.Errorf("%s/policy: %w: it is derived from pcrs", ref.Name, fs.ErrPermission)
+		return nil, fmt.Errorf("%s/policy: %w: it is derived from pcrs", ref.Name, ErrNotWritable)
 	}
 	if v.opts.ReadOnly {
 		return nil, fmt.Errorf("%s/%s: %w", ref.Name, part, ErrReadOnly)

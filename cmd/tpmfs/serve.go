@@ -17,6 +17,7 @@ import (
 	"tpmfs/sealstore"
 	"tpmfs/tddl"
 	"tpmfs/tpmcore"
+	"tpmfs/vault"
 )
 
 // serve opens the TPM, mounts the tree and blocks until the file system is
@@ -44,7 +45,20 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	}
 	defer store.Close()
 
-	root, err := tfs.New(core, store, tfs.Options{
+	var quota *vault.Quota
+	if q := cfg.SealQuota; q != nil {
+		quota = &vault.Quota{Objects: q.Objects, Bytes: q.Bytes}
+	}
+	objects, err := vault.New(store, core, vault.Options{ReadOnly: cfg.ReadOnly, Quota: quota, Log: log})
+	if err != nil {
+		return fmt.Errorf("state directory (state=): %w", err)
+	}
+	backend := tfs.Backend{
+		TPM:     core,
+		OpenRaw: func() (tfs.RawClient, error) { return core.NewClient() },
+		Objects: objects,
+	}
+	root, err := tfs.New(backend, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
 		UID:        cfg.UID,
 		GID:        cfg.GID,
