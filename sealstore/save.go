@@ -48,8 +48,13 @@ func (s *Store) Save(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
+	s.cache.drop(r.Name)
 	if err := s.replace(fd, r.Name, data); err != nil {
 		return fmt.Errorf("save object %s: %w", r.Name, err)
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(fd, fileName(r.Name), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		s.cache.put(r.Name, &st, r)
 	}
 	return nil
 }

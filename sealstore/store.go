@@ -32,6 +32,8 @@ type Store struct {
 	// beforeRename, when set (tests only), runs after the temp file is
 	// written and synced, just before it replaces the object file.
 	beforeRename func(tmp string) error
+
+	cache recordCache
 }
 
 // Open opens the state directory dir, creating it (and its parents) with
@@ -190,7 +192,16 @@ func (s *Store) Load(name string) (*Record, error) {
 	}
 	defer release()
 	path := s.path(name)
-	data, err := s.readBounded(fd, fileName(name))
+	f, st, err := s.openTrusted(fd, fileName(name))
+	if err != nil {
+		s.cache.drop(name)
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	defer f.Close()
+	if r := s.cache.get(name, st); r != nil {
+		return r, nil
+	}
+	data, err := readBounded(f, st)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -201,29 +212,35 @@ func (s *Store) Load(name string) (*Record, error) {
 	if r.Name != name {
 		return nil, fmt.Errorf("load %s: %w: holds object %q", path, ErrCorrupt, r.Name)
 	}
+	s.cache.put(name, st, r)
 	return r, nil
 }
 
-// readBounded reads a trusted regular file of at most MaxFileSize bytes
-// in the directory open at dirFD. It does not follow symlinks and does
-// not block on a FIFO.
-func (s *Store) readBounded(dirFD int, file string) ([]byte, error) {
+// openTrusted opens a trusted regular file in the directory open at
+// dirFD, without following symlinks or blocking on a FIFO.
+func (s *Store) openTrusted(dirFD int, file string) (*os.File, *unix.Stat_t, error) {
 	fd, err := unix.Openat(dirFD, file, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("%w: is a symlink", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: is a symlink", ErrCorrupt)
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
+		return nil, nil, &fs.PathError{Op: "open", Path: file, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), file)
-	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
+		f.Close()
+		return nil, nil, err
 	}
 	if err := s.trustedFile(&st); err != nil {
-		return nil, err
+		f.Close()
+		return nil, nil, err
 	}
+	return f, &st, nil
+}
+
+// readBounded reads f, of at most MaxFileSize bytes.
+func readBounded(f *os.File, st *unix.Stat_t) ([]byte, error) {
 	if st.Size > MaxFileSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrCorrupt, st.Size, MaxFileSize)
 	}
@@ -249,6 +266,7 @@ func (s *Store) Remove(name string) error {
 		return err
 	}
 	defer release()
+	s.cache.drop(name)
 	if err := unix.Unlinkat(fd, fileName(name), 0); err != nil {
 		return fmt.Errorf("remove object %s: %w", name, &fs.PathError{Op: "unlink", Path: s.path(name), Err: err})
 	}
