@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"tpmfs/internal/faketpm"
 	"tpmfs/tpmcore/pcrsel"
 )
 
@@ -98,7 +99,7 @@ func TestPCREvent(t *testing.T) {
 
 func TestPCRFailureIsEIO(t *testing.T) {
 	f := mountFake(t)
-	f.tpm.PCRErr = os.ErrDeadlineExceeded
+	f.tpm.Fail(faketpm.OpPCR, os.ErrDeadlineExceeded)
 	_, err := os.ReadFile(f.path("pcrs/00"))
 	wantErrno(t, "read with the TPM failing", err, syscall.EIO)
 	if !strings.Contains(f.log.String(), "operation failed") {

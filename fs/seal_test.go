@@ -132,12 +132,12 @@ func TestSealShellRedirect(t *testing.T) {
 	if out, err := sh("echo first > " + f.path("seal/k/data")); err != nil {
 		t.Fatal(out, err)
 	}
-	seals := f.tpm.Seals
+	seals, _, _ := f.tpm.Counts()
 	if out, err := sh("echo second > " + f.path("seal/k/data")); err != nil {
 		t.Fatal(out, err)
 	}
-	if f.tpm.Seals != seals+1 {
-		t.Errorf("echo > data sealed %d times", f.tpm.Seals-seals)
+	if n, _, _ := f.tpm.Counts(); n != seals+1 {
+		t.Errorf("echo > data sealed %d times", n-seals)
 	}
 	if got := readPCR(t, f, "seal/k/data"); got != "second\n" {
 		t.Errorf("data = %q", got)
@@ -172,18 +172,18 @@ func TestSealShellRedirect(t *testing.T) {
 	wantErrno(t, "truncate to 5", os.Truncate(f.path("seal/k/data"), 5), syscall.EINVAL)
 	// A seal that fails at close: close reports it, the old secret stays.
 	os.WriteFile(f.path("seal/k/data"), []byte("kept"), 0)
-	f.tpm.SealErr = faketpm.ErrInjected
+	f.tpm.Fail(faketpm.OpSeal, faketpm.ErrInjected)
 	wantErrno(t, "seal failing at close", os.WriteFile(f.path("seal/k/data"), []byte("lost"), 0), syscall.EIO)
-	f.tpm.SealErr = nil
+	f.tpm.Fail(faketpm.OpSeal, nil)
 	if got := readPCR(t, f, "seal/k/data"); got != "kept" {
 		t.Errorf("after a failed seal: %q", got)
 	}
 	// A TPM that cannot seal is refused at open, where echo sees it.
-	f.tpm.ReadyErr = faketpm.ErrInjected
+	f.tpm.Fail(faketpm.OpReady, faketpm.ErrInjected)
 	if out, err := sh("echo x > " + f.path("seal/k/data")); err == nil || !strings.Contains(out, "Input/output error") {
 		t.Errorf("echo with a TPM that cannot seal: %v %q", err, out)
 	}
-	f.tpm.ReadyErr = nil
+	f.tpm.Fail(faketpm.OpReady, nil)
 	// Over 1 MiB: EFBIG.
 	wantErrno(t, "1 MiB + 1", os.WriteFile(f.path("seal/k/data"), make([]byte, 1<<20+1), 0), syscall.EFBIG)
 }

@@ -82,3 +82,8 @@ func mustRead(t *testing.T, v *Vault, c Caller, ref Ref, part Part) string {
 	}
 	return s
 }
+
+func sealCount(tpm *faketpm.TPM) int {
+	n, _, _ := tpm.Counts()
+	return n
+}

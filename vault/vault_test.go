@@ -81,7 +81,7 @@ func TestRedirectSealsOnce(t *testing.T) {
 	if err := write(t, v, alice, obj.Ref, Data, "old"); err != nil {
 		t.Fatal(err)
 	}
-	seals := tpm.Seals
+	seals, _, _ := tpm.Counts()
 	w, err := v.OpenWrite(ctx, alice, obj.Ref, Data)
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +92,8 @@ func TestRedirectSealsOnce(t *testing.T) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustRead(t, v, bob, obj.Ref, Data); got != "old" || tpm.Seals != seals {
-		t.Fatalf("after open(O_TRUNC) and an early flush: %q, %d seals; want the old secret, none", got, tpm.Seals-seals)
+	if got := mustRead(t, v, bob, obj.Ref, Data); got != "old" || sealCount(tpm) != seals {
+		t.Fatalf("after open(O_TRUNC) and an early flush: %q, %d seals; want the old secret, none", got, sealCount(tpm)-seals)
 	}
 	w.WriteAt(ctx, []byte("new\n"), 0)
 	if got := mustRead(t, v, bob, obj.Ref, Data); got != "old" {
@@ -105,8 +105,8 @@ func TestRedirectSealsOnce(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustRead(t, v, bob, obj.Ref, Data); got != "new\n" || tpm.Seals != seals+1 {
-		t.Errorf("after close: %q, %d seals; want the new secret, one", got, tpm.Seals-seals)
+	if got := mustRead(t, v, bob, obj.Ref, Data); got != "new\n" || sealCount(tpm) != seals+1 {
+		t.Errorf("after close: %q, %d seals; want the new secret, one", got, sealCount(tpm)-seals)
 	}
 	// `: > data` empties it: a truncation, no write, then the close.
 	w, _ = v.OpenWrite(ctx, alice, obj.Ref, Data)
@@ -194,8 +194,8 @@ func TestReadersShareOnePlaintext(t *testing.T) {
 	if &first[0] != &last[0] || len(v.plain) != 1 {
 		t.Fatalf("readers hold separate copies (%d versions)", len(v.plain))
 	}
-	if tpm.Unseals != 100 {
-		t.Errorf("%d unseals for 100 opens: each open must pass the policy", tpm.Unseals)
+	if _, u, _ := tpm.Counts(); u != 100 {
+		t.Errorf("%d unseals for 100 opens: each open must pass the policy", u)
 	}
 	for _, r := range readers {
 		r.Close()
@@ -280,21 +280,21 @@ func TestDamagedObjectRemovable(t *testing.T) {
 func TestEarlyChecks(t *testing.T) {
 	v, tpm, _ := newVault(t, Options{})
 	obj := mustCreate(t, v, alice, "k")
-	tpm.ReadyErr = fmt.Errorf("%w: no owner", tpmcore.ErrNotOwned)
+	tpm.Fail(faketpm.OpReady, fmt.Errorf("%w: no owner", tpmcore.ErrNotOwned))
 	if _, err := v.OpenWrite(ctx, alice, obj.Ref, Data); !errors.Is(err, tpmcore.ErrNotOwned) {
 		t.Errorf("open for writing on a TPM that cannot seal: %v", err)
 	}
-	tpm.ReadyErr = nil
+	tpm.Fail(faketpm.OpReady, nil)
 	if _, err := v.OpenWrite(ctx, alice, obj.Ref, Policy); err == nil {
 		t.Error("policy opened for writing")
 	}
 	// A seal that fails at commit keeps the old secret.
 	write(t, v, alice, obj.Ref, Data, "old")
-	tpm.SealErr = faketpm.ErrInjected
+	tpm.Fail(faketpm.OpSeal, faketpm.ErrInjected)
 	if err := write(t, v, alice, obj.Ref, Data, "new"); !errors.Is(err, faketpm.ErrInjected) {
 		t.Errorf("failed seal: %v", err)
 	}
-	tpm.SealErr = nil
+	tpm.Fail(faketpm.OpSeal, nil)
 	if got := mustRead(t, v, alice, obj.Ref, Data); got != "old" {
 		t.Errorf("after a failed seal: %q", got)
 	}

@@ -24,12 +24,36 @@ type TPM struct {
 	banks []tpmcore.Bank
 	pcrs  map[string][]byte // "bank:idx" → value
 
-	// Failures to inject; each is returned as is by the operations it
-	// names until cleared.
-	SealErr, UnsealErr, ReadyErr, PCRErr error
+	// Failures injected with Fail; each is returned as is by the
+	// operations it names until cleared.
+	sealErr, unsealErr, readyErr, pcrErr error
 
-	// Counts of calls, for tests that pin them.
-	Seals, Unseals, Reseals int
+	// Counts of calls, for tests that pin them (see Counts).
+	seals, unseals, reseals int
+}
+
+// Op names what Fail makes fail.
+type Op int
+
+const (
+	OpSeal   Op = iota // Seal and Reseal
+	OpUnseal           // Unseal
+	OpReady            // SealReady
+	OpPCR              // ReadPCR and Extend
+)
+
+// Fail makes op return err from now on; nil clears it.
+func (t *TPM) Fail(op Op, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	*[...]*error{&t.sealErr, &t.unsealErr, &t.readyErr, &t.pcrErr}[op] = err
+}
+
+// Counts returns how many seals, unseals and reseals were asked for.
+func (t *TPM) Counts() (seals, unseals, reseals int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seals, t.unseals, t.reseals
 }
 
 // New returns a TPM with the sha1 and sha256 banks, every PCR zero.
@@ -61,8 +85,8 @@ func (t *TPM) CanExtend(idx int) bool { return idx >= 0 && idx <= 16 || idx == 2
 func (t *TPM) ReadPCR(ctx context.Context, b tpmcore.Bank, idx int) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.PCRErr != nil {
-		return nil, t.PCRErr
+	if t.pcrErr != nil {
+		return nil, t.pcrErr
 	}
 	return t.valueLocked(b, idx), nil
 }
@@ -78,8 +102,8 @@ func (t *TPM) valueLocked(b tpmcore.Bank, idx int) []byte {
 func (t *TPM) Extend(ctx context.Context, b tpmcore.Bank, idx int, digest []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.PCRErr != nil {
-		return t.PCRErr
+	if t.pcrErr != nil {
+		return t.pcrErr
 	}
 	if !t.CanExtend(idx) {
 		return fmt.Errorf("extend pcr %d: %w", idx, tpmcore.ErrNotAllowed)
@@ -126,11 +150,11 @@ func (t *TPM) ParseSelection(s string) (tpmcore.Selection, error) {
 	return sel, nil
 }
 
-// SealReady returns ReadyErr.
+// SealReady returns what Fail(OpReady) set.
 func (t *TPM) SealReady(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ReadyErr
+	return t.readyErr
 }
 
 // policy is the fake's policy digest: a hash over the selected values.
@@ -153,9 +177,9 @@ func (t *TPM) policyLocked(sel tpmcore.Selection) ([]byte, []sealing.PCRValue) {
 func (t *TPM) Seal(ctx context.Context, name string, sel tpmcore.Selection, secret []byte) (*tpmcore.Sealed, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.Seals++
-	if t.SealErr != nil {
-		return nil, t.SealErr
+	t.seals++
+	if t.sealErr != nil {
+		return nil, t.sealErr
 	}
 	return t.sealLocked(name, sel, secret), nil
 }
@@ -176,13 +200,13 @@ func (t *TPM) sealLocked(name string, sel tpmcore.Selection, secret []byte) *tpm
 func (t *TPM) Unseal(ctx context.Context, name string, obj *tpmcore.Sealed) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.Unseals++
+	t.unseals++
 	return t.unsealLocked(name, obj)
 }
 
 func (t *TPM) unsealLocked(name string, obj *tpmcore.Sealed) ([]byte, error) {
-	if t.UnsealErr != nil {
-		return nil, t.UnsealErr
+	if t.unsealErr != nil {
+		return nil, t.unsealErr
 	}
 	sel, err := pcrsel.Parse(obj.Selection)
 	if err != nil {
@@ -203,9 +227,9 @@ func (t *TPM) unsealLocked(name string, obj *tpmcore.Sealed) ([]byte, error) {
 func (t *TPM) Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sel tpmcore.Selection) (*tpmcore.Sealed, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.Reseals++
-	if t.SealErr != nil {
-		return nil, t.SealErr
+	t.reseals++
+	if t.sealErr != nil {
+		return nil, t.sealErr
 	}
 	secret, err := t.unsealLocked(name, obj)
 	if err != nil {
