@@ -29,11 +29,22 @@ func (f *deviceFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if f.root.opts.ReadOnly {
 		return nil, 0, f.root.errno(ctx, errReadOnly, fields)
 	}
-	cl, err := f.root.core.NewClient()
+	cl, err := f.root.core.NewClient(callerUID(ctx))
 	if err != nil {
 		return nil, 0, f.root.errno(ctx, err, fields)
 	}
 	return &deviceHandle{root: f.root, client: cl}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NONSEEKABLE, 0
+}
+
+// callerUID is the uid of the process making a FUSE request; tpmcore's
+// resource manager holds it to a command policy and quotas. A request
+// without one (never from the kernel) counts as an unknown, unprivileged
+// user.
+func callerUID(ctx context.Context) uint32 {
+	if caller, ok := fuse.FromContext(ctx); ok {
+		return caller.Uid
+	}
+	return 1<<32 - 1
 }
 
 // deviceHandle holds one client and its pending response: one whole

@@ -200,10 +200,21 @@ func TestPolicySessionSavedByClientMovesToAnotherSpace(t *testing.T) {
 		t.Fatalf("after A closed the TPM holds sessions %08x, want [%08x]", saved, savedForm)
 	}
 
-	// The next process loads both and unseals with the session.
-	b := newClient(m, tpm)
+	// Another process of A's user lists it, as tpm2_flushcontext
+	// --saved-session would; another user's does not.
+	same := newClient(m, tpm)
+	if hs := clientHandles(t, same, capSavedSession, 254); !slices.Equal(hs, []uint32{savedForm}) {
+		t.Errorf("a client of A's uid sees saved sessions %08x, want [%08x]", hs, savedForm)
+	}
+	same.close(t)
+	// The next process, another user's, loads both and unseals with the
+	// session.
+	b, err := newClientAs(m, tpm, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if hs := clientHandles(t, b, capSavedSession, 254); len(hs) != 0 {
-		t.Errorf("B sees saved sessions %08x of another client", hs)
+		t.Errorf("B sees saved sessions %08x of another user", hs)
 	}
 	ls, err := tpm2.ContextLoad{Context: sessCtx.Context}.Execute(b)
 	if err != nil {
