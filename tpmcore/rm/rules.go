@@ -2,9 +2,9 @@ package rm
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
-	"github.com/google/go-tpm/tpm2"
 	"github.com/sirupsen/logrus"
 
 	"tpmfs/tpmcore/cmdpolicy"
@@ -97,7 +97,7 @@ func (m *Manager) refuse(sp *Space, c command, cmd []byte) ([]byte, bool) {
 		"uid":       sp.uid,
 		"command":   cmdpolicy.Name(c.cc),
 		"rm_policy": m.rules.Policy.String(),
-		"rc":        tpm2.TPMRC(RMLayer | uint32(r.RC)).Error(),
+		"rc":        fmt.Sprintf("%#x", RMLayer|uint32(r.RC)),
 	}).Warnf("tpmrm0: command refused: %s", r.Reason)
 	return errorResponse(r.RC), true
 }
