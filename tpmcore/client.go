@@ -60,6 +60,7 @@ func (c *Core) manager() (*rm.Manager, error) {
 			return err
 		}
 		m.SetLogger(c.log.WithField("component", "rm"))
+		m.SetRules(c.opts.RawRules)
 		c.rm = m
 		return nil
 	})

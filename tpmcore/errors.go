@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/tpmcore/rm"
 	"tpmfs/tpmcore/tpm12"
 )
 
@@ -28,6 +29,9 @@ var (
 	// ErrBusy: the raw channel of a TPM 1.2 is a passthrough with one
 	// opener at a time, like the kernel's /dev/tpm0, and it has one.
 	ErrBusy = errors.New("raw TPM channel already open")
+	// ErrTooManyOpen: the caller's uid has as many raw channels open as
+	// its quota (Options.RawRules) allows.
+	ErrTooManyOpen = rm.ErrTooManyOpen
 	// ErrNotOwned: a TPM 1.2 without an owner has no storage root key to
 	// seal under; the message tells the administrator what to do.
 	ErrNotOwned = tpm12.ErrNotOwned
