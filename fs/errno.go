@@ -64,6 +64,9 @@ func mapErr(err error) syscall.Errno {
 		return syscall.EOPNOTSUPP
 	case errors.Is(err, tpmcore.ErrBusy):
 		return syscall.EBUSY
+	case errors.Is(err, tpmcore.ErrTooManyOpen):
+		// The caller's uid holds its rm_quota= of open tpmrm0 files.
+		return syscall.EMFILE
 	case errors.Is(err, tpmcore.ErrNotOwned):
 		// Logged as a failure, with the message saying how to take
 		// ownership: the administrator has to act.
