@@ -14,6 +14,8 @@ var (
 	ErrNotAbsolute   = errors.New("not an absolute path")
 	ErrInvalidBank   = errors.New("unknown PCR bank (want sha1, sha256, sha384, sha512 or sm3_256)")
 	ErrInvalidSRK    = errors.New("want well-known or file:PATH")
+	ErrInvalidPolicy = errors.New("want strict, standard or open")
+	ErrInvalidQuota  = errors.New("want OBJECTS:SESSIONS:OPENS, three numbers from 0 to 65536, such as 16:4:8")
 	ErrInvalidChar   = errors.New("contains a control character")
 	ErrUnsupported   = errors.New("not supported")
 	ErrEscape        = errors.New("trailing backslash")

@@ -43,6 +43,8 @@ func ParseEnv(env Env, source string, options []string) (*Config, error) {
 		SealMode:   DefaultSealMode,
 		DeviceMode: DefaultDeviceMode,
 		SRKAuth:    SRKAuth{WellKnown: true},
+		RMPolicy:   DefaultRMPolicy,
+		RMQuota:    DefaultRMQuota,
 		FSName:     source,
 		Subtype:    DefaultSubtype,
 	}
