@@ -28,9 +28,14 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	if err != nil {
 		return err
 	}
+	raw, err := rawRules(cfg)
+	if err != nil {
+		return err
+	}
 	core, err := tpmcore.New(func() (tddl.TPM, error) { return tddl.Open(cfg.TPM) }, tpmcore.Options{
 		Source:    cfg.Source,
 		OwnerAuth: ownerAuth,
+		RawRules:  raw,
 		Log:       log,
 	})
 	if err != nil {
