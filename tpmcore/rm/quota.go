@@ -61,12 +61,7 @@ func (m *Manager) sessionsIn(sp *Space) int {
 // sessionsOf counts uid's sessions across its open spaces, and the ones
 // its clients saved, whether or not they are still open.
 func (m *Manager) sessionsOf(uid uint32) int {
-	n := 0
-	for sp := range m.spaces {
-		if sp.uid == uid {
-			n += len(sp.sessions)
-		}
-	}
+	n := m.held(uid, func(sp *Space) int { return len(sp.sessions) })
 	for _, d := range m.detached {
 		if d.uid == uid {
 			n++
@@ -77,21 +72,20 @@ func (m *Manager) sessionsOf(uid uint32) int {
 
 // objectsOf counts uid's objects across its open spaces.
 func (m *Manager) objectsOf(uid uint32) int {
-	n := 0
-	for sp := range m.spaces {
-		if sp.uid == uid {
-			n += len(sp.objects)
-		}
-	}
-	return n
+	return m.held(uid, func(sp *Space) int { return len(sp.objects) })
 }
 
 // opensOf counts uid's open spaces.
 func (m *Manager) opensOf(uid uint32) int {
+	return m.held(uid, func(*Space) int { return 1 })
+}
+
+// held sums count over uid's open spaces.
+func (m *Manager) held(uid uint32, count func(*Space) int) int {
 	n := 0
 	for sp := range m.spaces {
 		if sp.uid == uid {
-			n++
+			n += count(sp)
 		}
 	}
 	return n

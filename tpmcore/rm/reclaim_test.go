@@ -29,12 +29,7 @@ func startSession(t *testing.T, tpm transport.TPM) tpm2.TPMRC {
 func TestReclaimOrphansForTheCaller(t *testing.T) {
 	tpm := openSim(t)
 	m := newManager(t, tpm)
-	max := tpmProperty(t, tpm, tpm2.TPMPTActiveSessionsMax)
-	var blobs []tpm2.TPMSContext
-	for range max {
-		_, blob := orphanSession(t, m, tpm)
-		blobs = append(blobs, blob)
-	}
+	blobs := fillWithOrphans(t, m, tpm)
 	if rc := startSession(t, tpm); rc != tpm2.TPMRCSessionHandles {
 		t.Fatalf("a session with the TPM full of orphans: rc 0x%x, want SESSION_HANDLES", uint32(rc))
 	}

@@ -330,12 +330,8 @@ func be32At(b []byte, off int) uint32 {
 func TestOrphanedSessionsDoNotExhaustTPM(t *testing.T) {
 	tpm := openSim(t)
 	m := newManager(t, tpm)
-	max := tpmProperty(t, tpm, tpm2.TPMPTActiveSessionsMax)
-	var blobs []tpm2.TPMSContext
-	for range max {
-		_, blob := orphanSession(t, m, tpm)
-		blobs = append(blobs, blob)
-	}
+	blobs := fillWithOrphans(t, m, tpm)
+	max := len(blobs)
 	if n := len(tpmHandles(t, tpm, capSavedSession)); n != max {
 		t.Fatalf("TPM holds %d saved sessions, want it full at %d", n, max)
 	}
@@ -389,6 +385,18 @@ func tpmProperty(t *testing.T, tpm transport.TPM, p tpm2.TPMPT) int {
 		t.Fatalf("TPM property 0x%x: %v", uint32(p), err)
 	}
 	return int(props.TPMProperty[0].Value)
+}
+
+// fillWithOrphans orphans as many sessions as the TPM holds
+// (TPM_PT_ACTIVE_SESSIONS_MAX) and returns their contexts, oldest first.
+func fillWithOrphans(t *testing.T, m *Manager, tpm transport.TPM) []tpm2.TPMSContext {
+	t.Helper()
+	var blobs []tpm2.TPMSContext
+	for range tpmProperty(t, tpm, tpm2.TPMPTActiveSessionsMax) {
+		_, blob := orphanSession(t, m, tpm)
+		blobs = append(blobs, blob)
+	}
+	return blobs
 }
 
 // orphanSession starts a session in a new space, saves it as
