@@ -68,18 +68,8 @@ type background struct {
 // startAs runs a bash script as u in the background; cleanup ends it.
 func startAs(t *testing.T, u asUser, script string) *background {
 	t.Helper()
-	var gs []string
-	for _, g := range u.groups {
-		gs = append(gs, itoa(g))
-	}
-	args := []string{"--reuid=" + itoa(u.uid), "--regid=" + itoa(u.gid)}
-	if len(gs) == 0 {
-		args = append(args, "--clear-groups")
-	} else {
-		args = append(args, "--groups="+strings.Join(gs, ","))
-	}
 	b := &background{out: &lockedWriter{}, done: make(chan struct{})}
-	b.cmd = exec.Command("setpriv", append(args, "--", "env", "LC_ALL=C", "bash", "-c", script)...)
+	b.cmd = exec.Command("setpriv", append(u.setpriv(), "env", "LC_ALL=C", "bash", "-c", script)...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
