@@ -48,7 +48,8 @@ type Objects interface {
 // Backend is what a tree is served from.
 type Backend struct {
 	TPM TPM
-	// OpenRaw opens a raw command channel for tpmrm0.
-	OpenRaw func() (RawClient, error)
+	// OpenRaw opens a raw command channel for tpmrm0 on behalf of uid,
+	// whom the resource manager holds to rm_policy= and rm_quota=.
+	OpenRaw func(uid uint32) (RawClient, error)
 	Objects Objects
 }

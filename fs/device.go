@@ -24,7 +24,7 @@ func (f *deviceFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if e := f.root.writable(ctx, fields); e != 0 {
 		return nil, 0, e
 	}
-	cl, err := f.root.openRaw()
+	cl, err := f.root.openRaw(caller(ctx).UID)
 	if err != nil {
 		return nil, 0, f.root.errno(ctx, err, fields)
 	}

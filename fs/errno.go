@@ -78,6 +78,8 @@ var errnoTable = []struct {
 	{tpmcore.ErrBusy, syscall.EBUSY},
 	{tpmcore.ErrResponseUnread, syscall.EBUSY},
 	{tpmcore.ErrCommandTooLarge, syscall.E2BIG},
+	// The caller's uid holds its rm_quota= of open tpmrm0 files.
+	{tpmcore.ErrTooManyOpen, syscall.EMFILE},
 	// Logged as a failure, with the message saying how to take
 	// ownership: the administrator has to act.
 	{tpmcore.ErrNotOwned, syscall.EIO},

@@ -39,6 +39,7 @@ func TestMapErr(t *testing.T) {
 		{wrap(tpmcore.ErrNotAllowed), syscall.EPERM},
 		{wrap(tpmcore.ErrPolicy), syscall.EACCES},
 		{wrap(&tpmcore.PolicyError{}), syscall.EACCES},
+		{wrap(tpmcore.ErrTooManyOpen), syscall.EMFILE},
 		{wrap(tpmcore.ErrUnavailable), syscall.EIO},
 		{wrap(tpmcore.ErrWrongTPM), syscall.EIO},
 		{wrap(vault.ErrDamaged), syscall.EIO},

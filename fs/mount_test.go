@@ -75,7 +75,7 @@ func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	}
 	root, err := New(Backend{
 		TPM:     f.tpm,
-		OpenRaw: func() (RawClient, error) { return f.raw, nil },
+		OpenRaw: func(uint32) (RawClient, error) { return f.raw, nil },
 		Objects: f.vault,
 	}, opts)
 	if err != nil {

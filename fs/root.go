@@ -29,7 +29,7 @@ type Root struct {
 	gofs.Inode
 	noRemove
 	tpm     TPM
-	openRaw func() (RawClient, error)
+	openRaw func(uid uint32) (RawClient, error)
 	objects Objects
 	opts    Options
 	log     *logrus.Entry

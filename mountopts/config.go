@@ -18,6 +18,8 @@ type Config struct {
 	FSName                                    string     // default: Source
 	Subtype                                   string     // default: "tpmfs"
 	Ignored                                   []string   // compatibility options accepted and ignored, as given
+	RMPolicy                                  string     // rm_policy=: one of RMPolicies
+	RMQuota                                   RMQuota    // rm_quota=, for each non-admin uid
 }
 
 // SRKAuth is the secret of the storage hierarchy (srk_auth=).
@@ -30,6 +32,16 @@ type SRKAuth struct {
 	File string
 }
 
+// RMQuota is what one uid other than root and uid= may hold through
+// tpmrm0 at once (rm_quota=OBJECTS:SESSIONS:OPENS).
+type RMQuota struct {
+	Objects, Sessions, Opens int
+}
+
+// RMPolicies lists the values rm_policy= accepts, from least to most
+// restricted (tpmcore/cmdpolicy's levels).
+var RMPolicies = []string{"open", "standard", "strict"}
+
 // Banks lists the values bank= accepts, in the spelling of tpm2-tools.
 var Banks = []string{"sha1", "sha256", "sha384", "sha512", "sm3_256"}
 
@@ -40,6 +52,12 @@ const (
 	DefaultSealMode   = 0o755
 	DefaultDeviceMode = 0o600
 	DefaultSubtype    = "tpmfs"
+	DefaultRMPolicy   = "standard"
 	RootStateDir      = "/var/lib/tpmfs"
 	maxMode           = 0o7777
+	maxQuota          = 1 << 16 // far above what a TPM holds at once
 )
+
+// DefaultRMQuota leaves room for root and tpmfs itself: the reference
+// TPM holds 64 sessions at a time.
+var DefaultRMQuota = RMQuota{Objects: 16, Sessions: 4, Opens: 8}

@@ -44,6 +44,8 @@ func ParseEnv(env Env, source string, options []string) (*Config, error) {
 		DeviceMode: DefaultDeviceMode,
 		SRKAuth:    SRKAuth{WellKnown: true},
 		SealQuota:  &DefaultSealQuota,
+		RMPolicy:   DefaultRMPolicy,
+		RMQuota:    DefaultRMQuota,
 		FSName:     source,
 		Subtype:    DefaultSubtype,
 	}

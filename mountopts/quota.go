@@ -24,11 +24,11 @@ func parseSealQuota(val string) (*SealQuota, error) {
 	}
 	objs, bytes, ok := strings.Cut(val, ":")
 	if !ok || !isDigits(objs) {
-		return nil, ErrInvalidQuota
+		return nil, ErrInvalidSealQuota
 	}
 	n, err := strconv.ParseInt(objs, 10, 32)
 	if err != nil {
-		return nil, ErrInvalidQuota
+		return nil, ErrInvalidSealQuota
 	}
 	size, err := parseSize(bytes)
 	if err != nil {
@@ -52,11 +52,11 @@ func parseSize(s string) (int64, error) {
 		s = s[:len(s)-1]
 	}
 	if !isDigits(s) {
-		return 0, ErrInvalidQuota
+		return 0, ErrInvalidSealQuota
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("%w: too large", ErrInvalidQuota)
+		return 0, fmt.Errorf("%w: too large", ErrInvalidSealQuota)
 	}
 	return n << shift, nil
 }

@@ -30,9 +30,12 @@ type Client struct {
 	rsp    []byte // unread rest of the last response
 }
 
-// NewClient opens a raw channel. On a TPM 1.2 there is one at a time: a
-// second fails with ErrBusy until the first is closed.
-func (c *Core) NewClient() (*Client, error) {
+// NewClient opens a raw channel for the caller uid, whom the resource
+// manager's rules (Options.RawRules) hold to a command policy and quota
+// unless it is an admin; past its quota of open channels it gets
+// ErrTooManyOpen. On a TPM 1.2 there is one at a time: a second fails
+// with ErrBusy until the first is closed.
+func (c *Core) NewClient(uid uint32) (*Client, error) {
 	if c.v12 != nil {
 		return c.newClient12()
 	}
@@ -40,7 +43,11 @@ func (c *Core) NewClient() (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c, space: m.NewSpace()}, nil
+	sp, err := m.NewSpace(uid)
+	if err != nil {
+		return nil, fmt.Errorf("open raw channel for uid %d: %w", uid, err)
+	}
+	return &Client{c: c, space: sp}, nil
 }
 
 // manager creates the resource manager on first use: it asks the TPM for
@@ -59,6 +66,7 @@ func (c *Core) manager() (*rm.Manager, error) {
 			return err
 		}
 		m.SetLogger(c.log.WithField("component", "rm"))
+		m.SetRules(c.opts.RawRules)
 		c.rm = m
 		return nil
 	})

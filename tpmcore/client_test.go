@@ -14,7 +14,7 @@ import (
 // kernel's /dev/tpmrm0; the refusals reach nothing below.
 func TestClientWriteRead(t *testing.T) {
 	c := newSimCore(t)
-	cl, err := c.NewClient()
+	cl, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,10 @@ type Options struct {
 	// a TPM 1.2 the SRK secret is its SHA-1, as TrouSerS derives one from
 	// a password; nil is TrouSerS' well-known secret, 20 zero bytes.
 	OwnerAuth []byte
-	Log       *logrus.Entry
+	// RawRules hold raw clients (NewClient) that are not admins to a
+	// command policy and a quota per uid; the zero value restricts nobody.
+	RawRules RawRules
+	Log      *logrus.Entry
 }
 
 // Core is the multiplexing core. It is safe for concurrent use.

@@ -121,7 +121,7 @@ func (c *Core) sealJob(ctx context.Context, fn func(t transport.TPM) error) erro
 	if c.v12 != nil {
 		return sealErr12(c.do12(ctx, true, fn))
 	}
-	err := c.q.do(ctx, fn)
+	err := c.q.do(ctx, c.reclaiming(fn))
 	switch {
 	case err == nil, errors.Is(err, ErrPolicy), errors.Is(err, ErrWrongTPM),
 		errors.Is(err, ErrCorrupt), errors.Is(err, ErrUnavailable):

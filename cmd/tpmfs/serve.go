@@ -29,9 +29,14 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	if err != nil {
 		return err
 	}
+	raw, err := rawRules(cfg)
+	if err != nil {
+		return err
+	}
 	core, err := tpmcore.New(func() (tddl.TPM, error) { return tddl.Open(cfg.TPM) }, tpmcore.Options{
 		Source:    cfg.Source,
 		OwnerAuth: ownerAuth,
+		RawRules:  raw,
 		Log:       log,
 	})
 	if err != nil {
@@ -55,7 +60,7 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	}
 	backend := tfs.Backend{
 		TPM:     core,
-		OpenRaw: func() (tfs.RawClient, error) { return core.NewClient() },
+		OpenRaw: func(uid uint32) (tfs.RawClient, error) { return core.NewClient(uid) },
 		Objects: objects,
 	}
 	root, err := tfs.New(backend, tfs.Options{
