@@ -7,8 +7,6 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
-
-	"tpmfs/tpmcore"
 )
 
 // deviceFile is tpmrm0: a raw command channel with the semantics of
@@ -23,10 +21,10 @@ var _ = (gofs.NodeOpener)((*deviceFile)(nil))
 
 func (f *deviceFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	fields := logrus.Fields{"op": "open tpmrm0"}
-	if f.root.opts.ReadOnly {
-		return nil, 0, f.root.errno(ctx, errReadOnly, fields)
+	if e := f.root.writable(ctx, fields); e != 0 {
+		return nil, 0, e
 	}
-	cl, err := f.root.core.NewClient()
+	cl, err := f.root.openRaw(caller(ctx).UID)
 	if err != nil {
 		return nil, 0, f.root.errno(ctx, err, fields)
 	}
@@ -37,7 +35,7 @@ func (f *deviceFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 // keeps the response until it is read.
 type deviceHandle struct {
 	root   *Root
-	client *tpmcore.Client
+	client RawClient
 }
 
 var _ = (gofs.FileReader)((*deviceHandle)(nil))

@@ -8,19 +8,24 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
-	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
+	"tpmfs/vault"
 )
 
 // Errors of the fs layer itself.
 var (
 	errReadOnly = errors.New("read-only mount")
+	errFixed    = errors.New("not removable or changeable through the mount")
 	errInvalid  = tpmcore.ErrInvalid
-	errTooLarge = tpmcore.ErrTooLarge
+	// errNotWritable: a file that only reads.
+	errNotWritable = vault.ErrNotWritable
+	errTooLarge    = tpmcore.ErrTooLarge
 )
 
 // errno maps err to the one errno the contract gives it, and logs it once
-// with the fields that say what failed and for whom.
+// with the fields that say what failed and for whom. Only errnos of the
+// file-system protocol itself (ENOENT, EEXIST, EBADF) are returned
+// without it.
 func (r *Root) errno(ctx context.Context, err error, fields logrus.Fields) syscall.Errno {
 	if err == nil {
 		return 0
@@ -46,31 +51,45 @@ func (r *Root) errno(ctx context.Context, err error, fields logrus.Fields) sysca
 	return e
 }
 
+// errnoTable is the contract's errno for each kind of error, first match
+// wins.
+var errnoTable = []struct {
+	err   error
+	errno syscall.Errno
+}{
+	{errReadOnly, syscall.EROFS},
+	{vault.ErrReadOnly, syscall.EROFS},
+	{errFixed, syscall.EPERM},
+	{vault.ErrStale, syscall.ESTALE},
+	{vault.ErrQuota, syscall.EDQUOT},
+	{vault.ErrExists, syscall.EEXIST},
+	{vault.ErrNotFound, syscall.ENOENT},
+	{vault.ErrInvalidName, syscall.EINVAL},
+	{vault.ErrNotWritable, syscall.EACCES},
+	// The state directory's own state, found before data is taken.
+	{syscall.ENOSPC, syscall.ENOSPC},
+	{syscall.EDQUOT, syscall.EDQUOT},
+	{syscall.EROFS, syscall.EROFS},
+	{tpmcore.ErrInvalid, syscall.EINVAL},
+	{tpmcore.ErrTooLarge, syscall.EFBIG},
+	{tpmcore.ErrNotAllowed, syscall.EPERM},
+	{tpmcore.ErrPolicy, syscall.EACCES},
+	{tpmcore.ErrUnsupported, syscall.EOPNOTSUPP},
+	{tpmcore.ErrBusy, syscall.EBUSY},
+	{tpmcore.ErrResponseUnread, syscall.EBUSY},
+	{tpmcore.ErrCommandTooLarge, syscall.E2BIG},
+	// The caller's uid holds its rm_quota= of open tpmrm0 files.
+	{tpmcore.ErrTooManyOpen, syscall.EMFILE},
+	// Logged as a failure, with the message saying how to take
+	// ownership: the administrator has to act.
+	{tpmcore.ErrNotOwned, syscall.EIO},
+}
+
 func mapErr(err error) syscall.Errno {
-	switch {
-	case errors.Is(err, errReadOnly):
-		return syscall.EROFS
-	case errors.Is(err, tpmcore.ErrInvalid):
-		return syscall.EINVAL
-	case errors.Is(err, tpmcore.ErrTooLarge):
-		return syscall.EFBIG
-	case errors.Is(err, tpmcore.ErrNotAllowed):
-		return syscall.EPERM
-	case errors.Is(err, tpmcore.ErrPolicy):
-		return syscall.EACCES
-	case errors.Is(err, sealstore.ErrInvalidName):
-		return syscall.EINVAL
-	case errors.Is(err, tpmcore.ErrUnsupported):
-		return syscall.EOPNOTSUPP
-	case errors.Is(err, tpmcore.ErrBusy), errors.Is(err, tpmcore.ErrResponseUnread):
-		return syscall.EBUSY
-	case errors.Is(err, tpmcore.ErrCommandTooLarge):
-		return syscall.E2BIG
-	case errors.Is(err, tpmcore.ErrNotOwned):
-		// Logged as a failure, with the message saying how to take
-		// ownership: the administrator has to act.
-		return syscall.EIO
-	default:
-		return syscall.EIO
+	for _, m := range errnoTable {
+		if errors.Is(err, m.err) {
+			return m.errno
+		}
 	}
+	return syscall.EIO
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
-	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
+	"tpmfs/vault"
 )
 
 // The contract's errno table, one row per kind of failure, each wrapped
@@ -23,14 +23,26 @@ func TestMapErr(t *testing.T) {
 	}{
 		{wrap(errReadOnly), syscall.EROFS},
 		{wrap(tpmcore.ErrInvalid), syscall.EINVAL},
-		{wrap(sealstore.ErrInvalidName), syscall.EINVAL},
+		{wrap(vault.ErrInvalidName), syscall.EINVAL},
+		{wrap(vault.ErrStale), syscall.ESTALE},
+		{wrap(vault.ErrQuota), syscall.EDQUOT},
+		{wrap(vault.ErrReadOnly), syscall.EROFS},
+		{wrap(vault.ErrNotWritable), syscall.EACCES},
+		{wrap(errFixed), syscall.EPERM},
+		{wrap(syscall.ENOSPC), syscall.ENOSPC},
+		{wrap(syscall.EROFS), syscall.EROFS},
+		{wrap(tpmcore.ErrCommandTooLarge), syscall.E2BIG},
+		{wrap(tpmcore.ErrResponseUnread), syscall.EBUSY},
+		{wrap(tpmcore.ErrNotOwned), syscall.EIO},
+		{wrap(syscall.EACCES), syscall.EIO},
 		{wrap(tpmcore.ErrTooLarge), syscall.EFBIG},
 		{wrap(tpmcore.ErrNotAllowed), syscall.EPERM},
 		{wrap(tpmcore.ErrPolicy), syscall.EACCES},
 		{wrap(&tpmcore.PolicyError{}), syscall.EACCES},
+		{wrap(tpmcore.ErrTooManyOpen), syscall.EMFILE},
 		{wrap(tpmcore.ErrUnavailable), syscall.EIO},
 		{wrap(tpmcore.ErrWrongTPM), syscall.EIO},
-		{wrap(sealstore.ErrCorrupt), syscall.EIO},
+		{wrap(vault.ErrDamaged), syscall.EIO},
 		{wrap(tpm2.TPMRCFailure), syscall.EIO},
 		{wrap(fs.ErrPermission), syscall.EIO},
 		{errors.New("anything else"), syscall.EIO},

@@ -48,7 +48,7 @@ func (f *fixed) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAtt
 		return e
 	}
 	if sz, ok := in.GetSize(); ok && sz != 0 {
-		return syscall.EINVAL
+		return f.root.errno(ctx, fmt.Errorf("truncate to %d: %w: only to 0, as a shell's > does", sz, errInvalid), logrus.Fields{"op": "truncate"})
 	}
 	f.fillAttr(&out.Attr)
 	return 0
@@ -90,5 +90,5 @@ func (r *Root) refuseOwnerMode(ctx context.Context, n *gofs.Inode, in *fuse.SetA
 		msg += fmt.Sprintf("; its mode %#o is fixed", mode)
 	}
 	r.log.WithFields(fields).Warn(msg)
-	return syscall.EPERM
+	return mapErr(errFixed)
 }

@@ -1,7 +1,10 @@
 package fs
 
 import (
+	"fmt"
+
 	"context"
+	"github.com/sirupsen/logrus"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -17,7 +20,7 @@ type infoFile struct {
 }
 
 func (r *Root) newInfoFile() *infoFile {
-	f := &infoFile{fixed: r.fixed(0o444, ""), content: []byte(r.core.Info().String())}
+	f := &infoFile{fixed: r.fixed(0o444, ""), content: []byte(r.tpm.Info().String())}
 	f.size = uint64(len(f.content))
 	return f
 }
@@ -27,7 +30,7 @@ var _ = (gofs.NodeReader)((*infoFile)(nil))
 
 func (f *infoFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.root.errno(ctx, fmt.Errorf("open info for writing: %w", errNotWritable), logrus.Fields{"op": "open"})
 	}
 	return nil, fuse.FOPEN_KEEP_CACHE, 0
 }

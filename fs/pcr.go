@@ -18,6 +18,7 @@ import (
 // pcrDir is pcrs/ and pcrs/<bank>/.
 type pcrDir struct {
 	gofs.Inode
+	noRemove
 	root *Root
 }
 
@@ -38,12 +39,12 @@ func (d *pcrDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 // newPCRDir builds pcrs/ with NN (default bank, event writes) and one
 // directory per active bank (digest writes).
 func (r *Root) newPCRDir(ctx context.Context) *gofs.Inode {
-	dir := r.NewPersistentInode(ctx, &pcrDir{root: r}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	dir := r.NewPersistentInode(ctx, &pcrDir{root: r, noRemove: noRemove{r}}, gofs.StableAttr{Mode: syscall.S_IFDIR})
 	for i := 0; i < tpmcore.NumPCRs; i++ {
 		dir.AddChild(pcrName(i), r.newPCRFile(ctx, r.bank, i, true), false)
 	}
-	for _, b := range r.core.Banks() {
-		bd := r.NewPersistentInode(ctx, &pcrDir{root: r}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	for _, b := range r.tpm.Banks() {
+		bd := r.NewPersistentInode(ctx, &pcrDir{root: r, noRemove: noRemove{r}}, gofs.StableAttr{Mode: syscall.S_IFDIR})
 		for i := 0; i < tpmcore.NumPCRs; i++ {
 			bd.AddChild(pcrName(i), r.newPCRFile(ctx, b, i, false), false)
 		}
@@ -87,12 +88,12 @@ func (f *pcrFile) fields() logrus.Fields {
 func (f *pcrFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	h := &pcrHandle{f: f}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if f.root.opts.ReadOnly {
-			return nil, 0, syscall.EROFS
+		if e := f.root.writable(ctx, f.fields()); e != 0 {
+			return nil, 0, e
 		}
 		// Refuse at open what the TPM would refuse at close, so that
 		// shells, which ignore close errors, see it.
-		if !f.root.core.CanExtend(f.idx) {
+		if !f.root.tpm.CanExtend(f.idx) {
 			err := fmt.Errorf("extend pcr %d: %w: locality 0 may not extend it", f.idx, tpmcore.ErrNotAllowed)
 			return nil, 0, f.root.errno(ctx, err, f.fields())
 		}
@@ -125,7 +126,7 @@ func (h *pcrHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 	// A read from the start asks the TPM; a read that continues one
 	// (small buffers) sees the same snapshot, so a value is never torn.
 	if off == 0 || h.value == nil {
-		v, err := h.f.root.core.ReadPCR(tpmContext(ctx), h.f.bank, h.f.idx)
+		v, err := h.f.root.tpm.ReadPCR(tpmContext(ctx), h.f.bank, h.f.idx)
 		if err != nil {
 			return nil, h.f.root.errno(ctx, err, h.f.fields())
 		}
@@ -146,10 +147,19 @@ func (h *pcrHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 		err := fmt.Errorf("write pcr %d: %w: more than %d bytes", h.f.idx, errTooLarge, tpmcore.MaxEvent)
 		return 0, h.f.root.errno(ctx, err, h.f.fields())
 	}
-	h.buf = writeAt(h.buf, data, off)
 	if h.f.event {
+		// Event data is a stream: measured is exactly what was written,
+		// in order, whatever the offset (a descriptor that read the
+		// value first writes past it, and would measure zeros).
+		if len(h.buf)+len(data) > tpmcore.MaxEvent {
+			h.failed = true
+			err := fmt.Errorf("write pcr %d: %w: more than %d bytes", h.f.idx, errTooLarge, tpmcore.MaxEvent)
+			return 0, h.f.root.errno(ctx, err, h.f.fields())
+		}
+		h.buf = append(h.buf, data...)
 		return uint32(len(data)), 0
 	}
+	h.buf = writeAt(h.buf, data, off)
 	if err := h.digestWritten(ctx); err != nil {
 		h.failed = true
 		return 0, h.f.root.errno(ctx, err, h.f.fields())
@@ -183,7 +193,7 @@ func (h *pcrHandle) extend(ctx context.Context) error {
 		return fmt.Errorf("extend pcr %s:%d: %w", h.f.bank.Name, h.f.idx, err)
 	}
 	h.done = true
-	return h.f.root.core.Extend(tpmContext(ctx), h.f.bank, h.f.idx, d)
+	return h.f.root.tpm.Extend(tpmContext(ctx), h.f.bank, h.f.idx, d)
 }
 
 // Flush runs on every close: event data is measured here, and a digest
@@ -196,7 +206,7 @@ func (h *pcrHandle) Flush(ctx context.Context) syscall.Errno {
 	}
 	var err error
 	if h.f.event {
-		err = h.f.root.core.Measure(tpmContext(ctx), h.f.idx, h.buf)
+		err = h.f.root.tpm.Measure(tpmContext(ctx), h.f.idx, h.buf)
 		h.buf = nil
 	} else {
 		err = h.extend(ctx)
@@ -205,5 +215,17 @@ func (h *pcrHandle) Flush(ctx context.Context) syscall.Errno {
 		h.failed = true
 		return h.f.root.errno(ctx, err, h.f.fields())
 	}
+	return 0
+}
+
+var _ = (gofs.NodeSetattrer)((*pcrDir)(nil))
+
+// Setattr refuses chmod and chown of pcrs/ and pcrs/<bank>/; their files
+// take pcr_mode=, the directories stay searchable by all.
+func (d *pcrDir) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := d.root.refuseOwnerMode(ctx, &d.Inode, in, "", dirMode); e != 0 {
+		return e
+	}
+	d.root.fillDirAttr(&out.Attr, dirMode)
 	return 0
 }

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -20,10 +21,11 @@ var _ = (gofs.NodeReader)((*randomFile)(nil))
 
 func (f *randomFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if f.root.opts.ReadOnly {
-			return nil, 0, syscall.EROFS
+		fields := logrus.Fields{"op": "open random for writing"}
+		if e := f.root.writable(ctx, fields); e != 0 {
+			return nil, 0, e
 		}
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.root.errno(ctx, fmt.Errorf("random: %w", errNotWritable), fields)
 	}
 	// Direct I/O: no page cache, and reads past the (zero) size still
 	// reach us, so the file is an endless stream.
@@ -31,7 +33,7 @@ func (f *randomFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 }
 
 func (f *randomFile) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if err := f.root.core.Random(tpmContext(ctx), dest); err != nil {
+	if err := f.root.tpm.Random(tpmContext(ctx), dest); err != nil {
 		return nil, f.root.errno(ctx, err, logrus.Fields{"op": "random", "len": len(dest)})
 	}
 	return fuse.ReadResultData(dest), 0

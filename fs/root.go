@@ -10,7 +10,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
-	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
 )
 
@@ -28,39 +27,40 @@ type Options struct {
 // Root is the mount's root directory.
 type Root struct {
 	gofs.Inode
-	core     *tpmcore.Core
-	store    *sealstore.Store
-	objLocks objectLocks
-	opts     Options
-	log      *logrus.Entry
-	bank     tpmcore.Bank // default bank
-	mounted  time.Time
+	noRemove
+	tpm     TPM
+	openRaw func(uid uint32) (RawClient, error)
+	objects Objects
+	opts    Options
+	log     *logrus.Entry
+	bank    tpmcore.Bank // default bank
+	mounted time.Time
 }
 
 var _ = (gofs.NodeOnAdder)((*Root)(nil))
 var _ = (gofs.NodeGetattrer)((*Root)(nil))
 var _ = (gofs.NodeSetattrer)((*Root)(nil))
-var _ = (gofs.NodeSetattrer)((*pcrDir)(nil))
 
 // dirMode is the mode of the directories no option sets: the root, pcrs/
 // and pcrs/<bank>/.
 const dirMode = 0o755
 
-// New returns the root of a tree served by core, with sealed objects kept
-// in store. It fails if the options name a bank the TPM does not have.
-func New(core *tpmcore.Core, store *sealstore.Store, opts Options) (*Root, error) {
+// New returns the root of a tree served from b. It fails if the options
+// name a bank the TPM does not have.
+func New(b Backend, opts Options) (*Root, error) {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	r := &Root{core: core, store: store, opts: opts, log: opts.Log, mounted: time.Now()}
-	r.bank = core.DefaultBank()
+	r := &Root{tpm: b.TPM, openRaw: b.OpenRaw, objects: b.Objects, opts: opts, log: opts.Log, mounted: time.Now()}
+	r.noRemove.root = r
+	r.bank = b.TPM.DefaultBank()
 	if opts.Bank != "" {
-		b, ok := core.Bank(opts.Bank)
+		bank, ok := b.TPM.Bank(opts.Bank)
 		if !ok {
 			return nil, fmt.Errorf("bank=%s: %w: the TPM has no active %s bank (active: %v)",
-				opts.Bank, tpmcore.ErrInvalid, opts.Bank, core.Info().Banks)
+				opts.Bank, tpmcore.ErrInvalid, opts.Bank, b.TPM.Info().Banks)
 		}
-		r.bank = b
+		r.bank = bank
 	}
 	return r, nil
 }
@@ -71,7 +71,8 @@ func (r *Root) OnAdd(ctx context.Context) {
 	r.AddChild("random", r.NewPersistentInode(ctx, &randomFile{fixed: r.fixed(r.opts.RandomMode, "random_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("pcrs", r.newPCRDir(ctx), false)
 	r.AddChild("tpmrm0", r.NewPersistentInode(ctx, &deviceFile{fixed: r.fixed(r.opts.DeviceMode, "device_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
-	r.AddChild("seal", r.NewPersistentInode(ctx, &sealDir{fixed: r.fixed(r.opts.SealMode, "seal_mode")}, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	seal := &sealDir{fixed: r.fixed(r.opts.SealMode, "seal_mode")}
+	r.AddChild("seal", r.NewPersistentInode(ctx, seal, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
 }
 
 func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -122,16 +123,6 @@ func (r *Root) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	return 0
 }
 
-// Setattr refuses chmod and chown of pcrs/ and pcrs/<bank>/; their files
-// take pcr_mode=, the directories stay searchable by all.
-func (d *pcrDir) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if e := d.root.refuseOwnerMode(ctx, &d.Inode, in, "", dirMode); e != 0 {
-		return e
-	}
-	d.root.fillDirAttr(&out.Attr, dirMode)
-	return 0
-}
-
 // fillDirAttr fills the attributes of a fixed directory. One link is
 // what tools such as find read as "subdirectories not counted" (btrfs
 // does the same); zero would mean a deleted directory.
@@ -144,4 +135,13 @@ func (r *Root) fillDirAttr(a *fuse.Attr, mode uint32) {
 
 func (r *Root) fillTimes(a *fuse.Attr) {
 	a.SetTimes(&r.mounted, &r.mounted, &r.mounted)
+}
+
+// writable is the one guard of every change: on a read-only mount it
+// refuses (EROFS) and logs what was refused.
+func (r *Root) writable(ctx context.Context, fields logrus.Fields) syscall.Errno {
+	if r.opts.ReadOnly {
+		return r.errno(ctx, errReadOnly, fields)
+	}
+	return 0
 }

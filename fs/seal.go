@@ -4,20 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
-	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
-	"tpmfs/sealstore"
+	"tpmfs/vault"
 )
 
-// sealDir is seal/: each subdirectory is a sealed object kept in the
-// state directory. mkdir creates one, rmdir (rm -r) removes it.
+// sealDir is seal/: each subdirectory is a sealed object, kept by the
+// vault. mkdir creates one, rmdir removes it with its files.
 type sealDir struct {
 	fixed
 }
@@ -26,6 +23,8 @@ var _ = (gofs.NodeLookuper)((*sealDir)(nil))
 var _ = (gofs.NodeReaddirer)((*sealDir)(nil))
 var _ = (gofs.NodeMkdirer)((*sealDir)(nil))
 var _ = (gofs.NodeRmdirer)((*sealDir)(nil))
+var _ = (gofs.NodeUnlinker)((*sealDir)(nil))
+var _ = (gofs.NodeRenamer)((*sealDir)(nil))
 var _ = (gofs.NodeGetattrer)((*sealDir)(nil))
 var _ = (gofs.NodeSetattrer)((*sealDir)(nil))
 
@@ -44,24 +43,34 @@ func (d *sealDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 	return 0
 }
 
+// Lookup finds an object by name; a damaged one too, so that it can be
+// removed.
 func (d *sealDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if sealstore.ValidName(name) != nil {
+	info, err := d.root.objects.Lookup(name)
+	if errors.Is(err, vault.ErrNotFound) {
 		return nil, syscall.ENOENT
 	}
-	rec, err := d.root.store.Load(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, syscall.ENOENT
-		}
 		return nil, d.root.errno(ctx, err, logrus.Fields{"object": name})
 	}
-	obj := &objDir{root: d.root, name: name}
-	obj.fillAttr(rec, &out.Attr)
-	return d.NewInode(ctx, obj, objectAttr(name)), 0
+	if info.Damaged != nil {
+		d.root.errno(ctx, info.Damaged, logrus.Fields{"object": name, "op": "lookup"})
+	}
+	return d.objectInode(ctx, info, out), 0
+}
+
+// objectInode returns the inode of the object info describes: one per
+// object identity, numbered by the vault, so that a new object of an old
+// name is a new inode and never shares the old one's open files.
+func (d *sealDir) objectInode(ctx context.Context, info vault.Info, out *fuse.EntryOut) *gofs.Inode {
+	obj := &objDir{root: d.root, ref: info.Ref}
+	obj.noRemove.root = d.root
+	obj.fillAttr(info, &out.Attr)
+	return d.NewInode(ctx, obj, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: info.Ino})
 }
 
 func (d *sealDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	names, err := d.root.store.List()
+	names, err := d.root.objects.List()
 	if err != nil {
 		return nil, d.root.errno(ctx, err, logrus.Fields{"op": "list sealed objects"})
 	}
@@ -83,99 +92,66 @@ const privateMask = 0o7700
 // asked for after the umask (the kernel applied it) and privateMask.
 func (d *sealDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	fields := logrus.Fields{"object": name, "op": "mkdir"}
-	if d.root.opts.ReadOnly {
-		return nil, d.root.errno(ctx, errReadOnly, fields)
+	if e := d.root.writable(ctx, fields); e != 0 {
+		return nil, e
 	}
-	if err := sealstore.ValidName(name); err != nil {
-		return nil, d.root.errno(ctx, fmt.Errorf("%w: %w", errInvalid, err), fields)
-	}
-	unlock := d.root.lockObject(name)
-	defer unlock()
-	if d.root.store.Exists(name) {
-		return nil, syscall.EEXIST
-	}
-	caller, ok := fuse.FromContext(ctx)
-	if !ok {
-		return nil, syscall.EIO
-	}
-	rec := &sealstore.Record{Name: name, UID: caller.Uid, GID: caller.Gid, Mode: mode & privateMask}
+	c := caller(ctx)
+	mode &= privateMask
+	gid := c.GID
 	if d.mode&syscall.S_ISGID != 0 {
 		// A setgid seal/ hands down its group and the setgid bit, as a
 		// directory on disk does to a new subdirectory.
-		rec.GID = d.root.opts.GID
-		rec.Mode |= syscall.S_ISGID
+		gid = d.root.opts.GID
+		mode |= syscall.S_ISGID
 	}
-	if err := d.root.store.Save(rec); err != nil {
+	info, err := d.root.objects.Create(c, name, mode, gid)
+	if errors.Is(err, vault.ErrExists) {
+		return nil, syscall.EEXIST
+	}
+	if err != nil {
 		return nil, d.root.errno(ctx, err, fields)
 	}
 	d.root.log.WithFields(fields).WithFields(logrus.Fields{
-		"uid": rec.UID, "gid": rec.GID, "mode": fmt.Sprintf("%#o", rec.Mode),
+		"uid": info.UID, "gid": info.GID, "mode": fmt.Sprintf("%#o", info.Mode),
 	}).Info("sealed object created")
-	obj := &objDir{root: d.root, name: name}
-	obj.fillAttr(rec, &out.Attr)
-	return d.NewInode(ctx, obj, objectAttr(name)), 0
+	return d.objectInode(ctx, info, out), 0
 }
 
-// Rmdir removes the object with whatever it holds: rm -r unlinks the
-// files first, which leaves them in place (they are the object's parts).
+// Rmdir removes the object with its files (they are its attributes, as in
+// configfs, and cannot be removed one by one). The kernel has checked the
+// caller's right: write access to seal/, and the sticky bit.
 func (d *sealDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	fields := logrus.Fields{"object": name, "op": "rmdir"}
-	if d.root.opts.ReadOnly {
-		return d.root.errno(ctx, errReadOnly, fields)
+	if e := d.root.writable(ctx, fields); e != 0 {
+		return e
 	}
-	unlock := d.root.lockObject(name)
-	defer unlock()
-	if !d.root.store.Exists(name) {
+	err := d.root.objects.Remove(name)
+	if errors.Is(err, vault.ErrNotFound) {
 		return syscall.ENOENT
 	}
-	if err := d.root.store.Remove(name); err != nil {
+	if err != nil {
 		return d.root.errno(ctx, err, fields)
 	}
-	d.root.log.WithFields(fields).Info("sealed object removed")
+	d.root.log.WithFields(fields).WithField("uid", caller(ctx).UID).Info("sealed object removed")
 	return 0
 }
 
-// objectAttr gives an object a stable inode number derived from its name,
-// so that every lookup of seal/NAME finds the same inode (and its open
-// files) rather than a new one each time the kernel's entry expires.
-func objectAttr(name string) gofs.StableAttr {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	// Below 2^63, where go-fuse's automatic numbers start; never 0 or 1.
-	return gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: h.Sum64()&(1<<63-1) | 2}
+// Unlink: seal/ holds only objects, which rmdir removes.
+func (d *sealDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return (&noRemove{root: d.root}).Unlink(ctx, name)
 }
 
-// objectLocks serialises changes to one object (write data, reseal,
-// chmod) so each is a whole load-modify-save.
-type objectLocks struct {
-	mu    sync.Mutex
-	locks map[string]*objectLock
+// Rename: an object's name is bound to its ciphertext; it cannot move.
+func (d *sealDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return (&noRemove{root: d.root}).Rename(ctx, name, newParent, newName, flags)
 }
 
-type objectLock struct {
-	sync.Mutex
-	users int
-}
-
-func (r *Root) lockObject(name string) (unlock func()) {
-	r.objLocks.mu.Lock()
-	if r.objLocks.locks == nil {
-		r.objLocks.locks = map[string]*objectLock{}
+// caller is who makes a FUSE request.
+func caller(ctx context.Context) vault.Caller {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return vault.Caller{UID: c.Uid, GID: c.Gid}
 	}
-	l := r.objLocks.locks[name]
-	if l == nil {
-		l = &objectLock{}
-		r.objLocks.locks[name] = l
-	}
-	l.users++
-	r.objLocks.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		r.objLocks.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(r.objLocks.locks, name)
-		}
-		r.objLocks.mu.Unlock()
-	}
+	// Requests always carry their caller; count an unknown one as
+	// nobody, never as root.
+	return vault.Caller{UID: 65534, GID: 65534}
 }

@@ -4,67 +4,88 @@ import (
 	"context"
 	"fmt"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
-	"tpmfs/sealstore"
+	"tpmfs/vault"
 )
 
-// objDir is seal/NAME/: owner, group and mode are the object's own and
-// persist in its state file; it holds pcrs, policy and data.
+// objDir is seal/NAME/: one object, held by its identity (ref), not its
+// name. Owner, group and mode are the object's own and persist; it holds
+// data, pcrs and policy, which cannot be removed or renamed.
 type objDir struct {
 	gofs.Inode
+	noRemove
 	root *Root
-	name string
+	ref  vault.Ref
 }
 
-var _ = (gofs.NodeOnAdder)((*objDir)(nil))
 var _ = (gofs.NodeGetattrer)((*objDir)(nil))
 var _ = (gofs.NodeSetattrer)((*objDir)(nil))
-var _ = (gofs.NodeUnlinker)((*objDir)(nil))
+var _ = (gofs.NodeLookuper)((*objDir)(nil))
+var _ = (gofs.NodeReaddirer)((*objDir)(nil))
 
-func (o *objDir) OnAdd(ctx context.Context) {
-	for _, k := range []objKind{kindData, kindPCRs, kindPolicy} {
-		f := &objFile{obj: o, kind: k}
-		o.AddChild(k.name(), o.NewPersistentInode(ctx, f, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
-	}
-}
+// parts are an object's files, in listing order.
+var parts = []vault.Part{vault.Data, vault.PCRs, vault.Policy}
 
-func (o *objDir) fields() logrus.Fields { return logrus.Fields{"object": o.name} }
+func (o *objDir) fields() logrus.Fields { return logrus.Fields{"object": o.ref.Name} }
 
-func (o *objDir) fillAttr(rec *sealstore.Record, a *fuse.Attr) {
-	a.Mode = syscall.S_IFDIR | rec.Mode
-	a.Uid, a.Gid = rec.UID, rec.GID
+func (o *objDir) fillAttr(info vault.Info, a *fuse.Attr) {
+	a.Mode = syscall.S_IFDIR | info.Mode
+	a.Uid, a.Gid = info.UID, info.GID
 	a.Nlink = 2
-	fillRecordTimes(rec, a)
+	a.SetTimes(&info.Modified, &info.Modified, &info.Modified)
 }
 
-func fillRecordTimes(rec *sealstore.Record, a *fuse.Attr) {
-	m := rec.Modified
-	if m.IsZero() {
-		m = rec.Created
-	}
-	a.SetTimes(&m, &m, &m)
-}
-
-func (o *objDir) load(ctx context.Context) (*sealstore.Record, syscall.Errno) {
-	rec, err := o.root.store.Load(o.name)
+// stat describes the object, or fails (ESTALE) once it is gone.
+func (o *objDir) stat(ctx context.Context) (vault.Info, syscall.Errno) {
+	info, err := o.root.objects.Stat(o.ref)
 	if err != nil {
-		return nil, o.root.errno(ctx, err, o.fields())
+		return info, o.root.errno(ctx, err, o.fields())
 	}
-	return rec, 0
+	return info, 0
 }
 
 func (o *objDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	rec, e := o.load(ctx)
+	info, e := o.stat(ctx)
 	if e != 0 {
 		return e
 	}
-	o.fillAttr(rec, &out.Attr)
+	o.fillAttr(info, &out.Attr)
 	return 0
+}
+
+func (o *objDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	for _, p := range parts {
+		if p.String() != name {
+			continue
+		}
+		info, e := o.stat(ctx)
+		if e != 0 {
+			return nil, e
+		}
+		if ch := o.GetChild(name); ch != nil {
+			ch.Operations().(*objFile).fillAttr(info, &out.Attr)
+			return ch, 0
+		}
+		f := &objFile{obj: o, part: p}
+		f.fillAttr(info, &out.Attr)
+		return o.NewInode(ctx, f, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+	}
+	return nil, syscall.ENOENT
+}
+
+func (o *objDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if _, e := o.stat(ctx); e != 0 {
+		return nil, e
+	}
+	entries := make([]fuse.DirEntry, len(parts))
+	for i, p := range parts {
+		entries[i] = fuse.DirEntry{Name: p.String(), Mode: syscall.S_IFREG}
+	}
+	return gofs.NewListDirStream(entries), 0
 }
 
 // Setattr is chmod/chown of the object. The kernel has already applied
@@ -73,36 +94,34 @@ func (o *objDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Attr
 func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fields := o.fields()
 	fields["op"] = "setattr"
-	unlock := o.root.lockObject(o.name)
-	defer unlock()
-	rec, e := o.load(ctx)
-	if e != 0 {
-		return e
-	}
-	changed := false
+	var ch vault.AttrChange
 	if m, ok := in.GetMode(); ok {
-		rec.Mode, changed = m&0o7777, true
+		m &= 0o7777
+		ch.Mode = &m
 	}
 	if uid, ok := in.GetUID(); ok {
-		rec.UID, changed = uid, true
+		ch.UID = &uid
 	}
 	if gid, ok := in.GetGID(); ok {
-		rec.GID, changed = gid, true
+		ch.GID = &gid
+	}
+	changed := ch.Mode != nil || ch.UID != nil || ch.GID != nil
+	if changed {
+		if e := o.root.writable(ctx, fields); e != 0 {
+			return e
+		}
+	}
+	info, err := o.root.objects.SetAttr(o.ref, ch)
+	if err != nil {
+		return o.root.errno(ctx, err, fields)
 	}
 	if changed {
-		if o.root.opts.ReadOnly {
-			return o.root.errno(ctx, errReadOnly, fields)
-		}
-		rec.Modified = time.Now().UTC()
-		if err := o.root.store.Save(rec); err != nil {
-			return o.root.errno(ctx, err, fields)
-		}
 		o.root.log.WithFields(fields).WithFields(logrus.Fields{
-			"uid": rec.UID, "gid": rec.GID, "mode": fmt.Sprintf("%#o", rec.Mode),
+			"uid": info.UID, "gid": info.GID, "mode": fmt.Sprintf("%#o", info.Mode),
 		}).Info("sealed object owner or mode changed")
 		o.forgetChildAttrs()
 	}
-	o.fillAttr(rec, &out.Attr)
+	o.fillAttr(info, &out.Attr)
 	return 0
 }
 
@@ -116,55 +135,4 @@ func (o *objDir) forgetChildAttrs() {
 		// ENOENT: the kernel does not know the file yet; nothing to drop.
 		child.NotifyContent(-1, 0) // -1: attributes only
 	}
-}
-
-// Unlink of data drops the secret; pcrs and policy are attributes of the
-// object and stay. Either way rm -r can go on to rmdir the object.
-func (o *objDir) Unlink(ctx context.Context, name string) syscall.Errno {
-	fields := o.fields()
-	fields["op"] = "unlink " + name
-	if o.root.opts.ReadOnly {
-		return o.root.errno(ctx, errReadOnly, fields)
-	}
-	switch name {
-	case kindPCRs.name(), kindPolicy.name():
-		return 0
-	case kindData.name():
-	default:
-		return syscall.ENOENT
-	}
-	unlock := o.root.lockObject(o.name)
-	defer unlock()
-	rec, e := o.load(ctx)
-	if e != 0 {
-		return e
-	}
-	if rec.Sealed == nil {
-		return 0
-	}
-	rec.Sealed = nil
-	rec.Modified = time.Now().UTC()
-	if err := o.root.store.Save(rec); err != nil {
-		return o.root.errno(ctx, err, fields)
-	}
-	return 0
-}
-
-type objKind int
-
-const (
-	kindData objKind = iota
-	kindPCRs
-	kindPolicy
-)
-
-func (k objKind) name() string { return [...]string{"data", "pcrs", "policy"}[k] }
-
-// mode derives a file's mode from the object's: the files follow the
-// directory's read and write bits (policy is never writable).
-func (k objKind) mode(objMode uint32) uint32 {
-	if k == kindPolicy {
-		return objMode & 0o444
-	}
-	return objMode & 0o666
 }

@@ -16,12 +16,15 @@ type Config struct {
 	UID, GID   uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
-	StateDir                                  string   // absolute and clean
-	Bank                                      string   // "" = the TPM's default; else a bank of package pcrsel
-	SRKAuth                                   SRKAuth  // secret for the storage hierarchy
-	FSName                                    string   // default: Source
-	Subtype                                   string   // default: "tpmfs"
-	Ignored                                   []string // compatibility options accepted and ignored, as given
+	StateDir                                  string     // absolute and clean
+	Bank                                      string     // "" = the TPM's default; else a bank of package pcrsel
+	SRKAuth                                   SRKAuth    // secret for the storage hierarchy
+	SealQuota                                 *SealQuota // for every uid but root; nil: none
+	FSName                                    string     // default: Source
+	Subtype                                   string     // default: "tpmfs"
+	Ignored                                   []string   // compatibility options accepted and ignored, as given
+	RMPolicy                                  string     // rm_policy=: one of RMPolicies
+	RMQuota                                   RMQuota    // rm_quota=, for each non-admin uid
 }
 
 // SRKAuth is the secret of the storage hierarchy (srk_auth=).
@@ -33,6 +36,16 @@ type SRKAuth struct {
 	// holding the secret.
 	File string
 }
+
+// RMQuota is what one uid other than root and uid= may hold through
+// tpmrm0 at once (rm_quota=OBJECTS:SESSIONS:OPENS).
+type RMQuota struct {
+	Objects, Sessions, Opens int
+}
+
+// RMPolicies lists the values rm_policy= accepts, from least to most
+// restricted (tpmcore/cmdpolicy's levels).
+var RMPolicies = []string{"open", "standard", "strict"}
 
 // bankNames lists the values bank= accepts, in the spelling of
 // tpm2-tools: the banks package pcrsel knows.
@@ -51,6 +64,12 @@ const (
 	DefaultSealMode   = 0o755
 	DefaultDeviceMode = 0o600
 	DefaultSubtype    = "tpmfs"
+	DefaultRMPolicy   = "standard"
 	RootStateDir      = "/var/lib/tpmfs"
 	maxMode           = 0o7777
+	maxQuota          = 1 << 16 // far above what a TPM holds at once
 )
+
+// DefaultRMQuota leaves room for root and tpmfs itself: the reference
+// TPM holds 64 sessions at a time.
+var DefaultRMQuota = RMQuota{Objects: 16, Sessions: 4, Opens: 8}

@@ -2,6 +2,7 @@ package mountopts
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,8 +12,9 @@ import (
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		"", "ro", "rw,allow_other,uid=tss,gid=1,dev,suid", "pcr_mode=999",
-		"seal_mode=1777,state=/a/../b", `fsname=a\,b,subtype=x`, "srk_auth=file:/k",
+		"seal_mode=1777,state=/a/../b", `fsname=a\,b,subtype=x`, "srk_auth=file:/k", "seal_quota=3:1K",
 		"bank=SHA256", "x-systemd.automount,comment=x", `\`, "uid=4294967295",
+		"rm_policy=strict,rm_quota=16:4:8", "rm_quota=1:2", "rm_quota=65536:0:9",
 	}
 	for _, s := range seeds {
 		f.Add("auto", s, "ro")
@@ -33,6 +35,14 @@ func FuzzParse(f *testing.F) {
 		}
 		if !filepath.IsAbs(cfg.StateDir) || filepath.Clean(cfg.StateDir) != cfg.StateDir {
 			t.Fatalf("StateDir %q not absolute and clean", cfg.StateDir)
+		}
+		if !slices.Contains(RMPolicies, cfg.RMPolicy) {
+			t.Fatalf("rm_policy %q accepted", cfg.RMPolicy)
+		}
+		for _, n := range []int{cfg.RMQuota.Objects, cfg.RMQuota.Sessions, cfg.RMQuota.Opens} {
+			if n < 0 || n > maxQuota {
+				t.Fatalf("rm_quota %+v out of range from %q %q", cfg.RMQuota, opt1, opt2)
+			}
 		}
 		if !cfg.SRKAuth.WellKnown && !filepath.IsAbs(cfg.SRKAuth.File) {
 			t.Fatalf("SRK file %q not absolute", cfg.SRKAuth.File)

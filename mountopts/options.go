@@ -59,6 +59,35 @@ var valueOptions = map[string]func(c *Config, env Env, val string) error{
 		c.SRKAuth = SRKAuth{File: file}
 		return nil
 	},
+	"seal_quota": func(c *Config, _ Env, val string) (err error) {
+		c.SealQuota, err = parseSealQuota(val)
+		return err
+	},
+	"rm_policy": func(c *Config, _ Env, val string) error {
+		for _, p := range RMPolicies {
+			if val == p {
+				c.RMPolicy = p
+				return nil
+			}
+		}
+		return ErrInvalidPolicy
+	},
+	"rm_quota": func(c *Config, _ Env, val string) error {
+		parts := strings.Split(val, ":")
+		if len(parts) != 3 {
+			return ErrInvalidQuota
+		}
+		var n [3]int
+		for i, p := range parts {
+			v, err := strconv.ParseUint(p, 10, 32)
+			if err != nil || !isDigits(p) || v > maxQuota {
+				return ErrInvalidQuota
+			}
+			n[i] = int(v)
+		}
+		c.RMQuota = RMQuota{Objects: n[0], Sessions: n[1], Opens: n[2]}
+		return nil
+	},
 	"fsname":  func(c *Config, _ Env, val string) error { c.FSName = val; return nil },
 	"subtype": func(c *Config, _ Env, val string) error { c.Subtype = val; return nil },
 }

@@ -43,6 +43,9 @@ func ParseEnv(env Env, src string, options []string) (*Config, error) {
 		SealMode:   DefaultSealMode,
 		DeviceMode: DefaultDeviceMode,
 		SRKAuth:    SRKAuth{WellKnown: true},
+		SealQuota:  &DefaultSealQuota,
+		RMPolicy:   DefaultRMPolicy,
+		RMQuota:    DefaultRMQuota,
 		FSName:     src,
 		Subtype:    DefaultSubtype,
 	}

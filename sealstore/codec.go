@@ -11,19 +11,24 @@ import (
 	"tpmfs/tpmcore/sealing"
 )
 
-// FormatVersion is the version of the state file format written by Save
-// and the only one Load accepts.
-const FormatVersion = 1
+// FormatVersion is the version of the state file format written by Save.
+// Load also reads version 1, which had no "id" (see legacyID).
+const FormatVersion = 2
+
+// formatV1 is the oldest version Load reads.
+const formatV1 = 1
 
 // MaxFileSize bounds a state file: a 1 MiB secret is about 1.4 MiB in
 // base64, plus a few KiB of TPM blobs. Anything larger is not ours.
 const MaxFileSize = 4 << 20
 
-// fileV1 is the JSON layout of version 1 (docs/state-format.md). Pointers
-// tell a missing field from a zero one.
-type fileV1 struct {
+// fileV2 is the JSON layout of version 2 (docs/state-format.md); version
+// 1 is the same without "id". Pointers tell a missing field from a zero
+// one.
+type fileV2 struct {
 	Version   *int            `json:"version"`
 	Name      *string         `json:"name"`
+	ID        *string         `json:"id,omitempty"`
 	UID       *uint32         `json:"uid"`
 	GID       *uint32         `json:"gid"`
 	Mode      *string         `json:"mode"` // four octal digits, "0755"
@@ -43,8 +48,8 @@ func encode(r *Record) ([]byte, error) {
 	mode := fmt.Sprintf("%04o", r.Mode)
 	created := r.Created.UTC().Format(time.RFC3339Nano)
 	modified := r.Modified.UTC().Format(time.RFC3339Nano)
-	f := fileV1{
-		Version: &v, Name: &r.Name, UID: &r.UID, GID: &r.GID, Mode: &mode,
+	f := fileV2{
+		Version: &v, Name: &r.Name, ID: &r.ID, UID: &r.UID, GID: &r.GID, Mode: &mode,
 		Selection: &r.Selection, Created: &created, Modified: &modified,
 		Sealed: r.Sealed,
 	}
@@ -85,15 +90,16 @@ func decodeStrict(data []byte) (*Record, error) {
 	if probe.Version == nil {
 		return nil, errors.New("no version")
 	}
-	if *probe.Version != FormatVersion {
-		return nil, fmt.Errorf("unsupported version %d (this tpmfs reads %d)", *probe.Version, FormatVersion)
+	version := *probe.Version
+	if version != FormatVersion && version != formatV1 {
+		return nil, fmt.Errorf("unsupported version %d (this tpmfs reads %d and %d)", version, formatV1, FormatVersion)
 	}
 
-	var f fileV1
+	var f fileV2
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("version %d: %w", FormatVersion, err)
+		return nil, fmt.Errorf("version %d: %w", version, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("trailing data after the record")
@@ -105,6 +111,7 @@ func decodeStrict(data []byte) (*Record, error) {
 		{"name", f.Name == nil}, {"uid", f.UID == nil}, {"gid", f.GID == nil},
 		{"mode", f.Mode == nil}, {"pcrs", f.Selection == nil},
 		{"created", f.Created == nil}, {"modified", f.Modified == nil},
+		{"id", version >= 2 && f.ID == nil},
 	} {
 		if m.missing {
 			return nil, fmt.Errorf("field %q missing", m.field)
@@ -121,6 +128,14 @@ func decodeStrict(data []byte) (*Record, error) {
 	}
 	if r.Modified, err = parseTime("modified", *f.Modified); err != nil {
 		return nil, err
+	}
+	switch {
+	case version == formatV1 && f.ID != nil:
+		return nil, errors.New(`version 1 has no field "id"`)
+	case version == formatV1:
+		r.ID = legacyID(r.Name, r.Created)
+	default:
+		r.ID = *f.ID
 	}
 	normalise(r.Sealed)
 	if err := r.validate(); err != nil {

@@ -31,11 +31,11 @@ func TestEncodeLayout(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if want := []string{"created", "gid", "mode", "modified", "name", "pcrs", "sealed", "uid", "version"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"created", "gid", "id", "mode", "modified", "name", "pcrs", "sealed", "uid", "version"}; !reflect.DeepEqual(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 	want := map[string]any{
-		"version": 1.0, "name": "disk-key.v2", "uid": 1001.0, "gid": 100.0, "mode": "0750",
+		"version": 2.0, "name": "disk-key.v2", "id": r.ID, "uid": 1001.0, "gid": 100.0, "mode": "0750",
 		"pcrs": "sha1:1+sha256:0,7", "created": "2024-05-06T07:08:09.5Z", "modified": "2025-01-02T03:04:05Z",
 	}
 	for k, v := range want {
@@ -121,7 +121,7 @@ func TestDecodeRejects(t *testing.T) {
 		"trailing":       append(append([]byte{}, valid...), "x"...),
 		"two objects":    append(append([]byte{}, valid...), valid...),
 		"too large":      append(append([]byte{}, valid...), bytes.Repeat([]byte(" "), MaxFileSize)...),
-		"version 2":      mutate(t, set("version", 2)),
+		"version 3":      mutate(t, set("version", 3)),
 		"version 0":      mutate(t, set("version", 0)),
 		"version string": mutate(t, set("version", "1")),
 		"no version":     mutate(t, del("version")),
@@ -215,8 +215,8 @@ func FuzzDecode(f *testing.F) {
 		if enc2, _ := encode(r2); !bytes.Equal(enc, enc2) {
 			t.Fatalf("encoding is not stable:\n%s\n%s", enc, enc2)
 		}
-		if !strings.Contains(string(enc), `"version": 1`) {
-			t.Fatalf("encoding lacks version 1")
+		if !strings.Contains(string(enc), `"version": 2`) {
+			t.Fatalf("encoding lacks version 2")
 		}
 	})
 }

@@ -19,3 +19,7 @@ var (
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("store closed")
 )
+
+// ErrUnsafe: the state directory, a directory above it, or its lock file
+// could be changed by someone other than root and tpmfs's own user.
+var ErrUnsafe = errors.New("unsafe state directory")

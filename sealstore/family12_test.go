@@ -15,7 +15,7 @@ import (
 func sealed12Record(name string) *Record {
 	d16 := sha1.Sum([]byte("pcr16"))
 	return &Record{
-		Name: name, UID: 1000, GID: 100, Mode: 0o700, Selection: "sha1:16",
+		Name: name, ID: "0123456789abcdef0123456789abcdef", UID: 1000, GID: 100, Mode: 0o700, Selection: "sha1:16",
 		Created: bareRecord(name).Created, Modified: bareRecord(name).Modified,
 		Sealed: &sealing.Object{
 			Family:     "1.2",

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func sealedRecord(name string, secretLen int, seed uint64) *Record {
 	d1 := sha1.Sum([]byte("pcr1"))
 	sel := "sha1:1+sha256:0,7"
 	return &Record{
-		Name: name, UID: 1000 + uint32(seed), GID: 100, Mode: 0o750,
+		Name: name, ID: fmt.Sprintf("%032x", seed+0xabc), UID: 1000 + uint32(seed), GID: 100, Mode: 0o750,
 		Selection: sel,
 		Created:   time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC),
 		Modified:  time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -59,7 +60,7 @@ func sealedRecord(name string, secretLen int, seed uint64) *Record {
 // bareRecord is a record created by mkdir, before any data was written.
 func bareRecord(name string) *Record {
 	return &Record{
-		Name: name, UID: 0, GID: 0, Mode: 0o1777,
+		Name: name, ID: fmt.Sprintf("%032x", len(name)), UID: 0, GID: 0, Mode: 0o1777,
 		Created:  time.Date(2023, 12, 31, 23, 59, 59, 0, time.UTC),
 		Modified: time.Date(2023, 12, 31, 23, 59, 59, 0, time.UTC),
 	}
@@ -77,24 +78,24 @@ func mountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
-// bindReadOnly makes dir read-only by bind-mounting it onto itself; the
-// returned func (also run in cleanup) makes it writable again.
-func bindReadOnly(t *testing.T, dir string) (undo func()) {
+// remountReadOnly makes the tmpfs at dir read-only, for every open file
+// of it too; the returned func (also run in cleanup) makes it writable
+// again.
+func remountReadOnly(t *testing.T, dir string) (undo func()) {
 	t.Helper()
-	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
-		swtpmtest.SkipOrFail(t, "bind mount: %v", err)
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", dir, err)
 	}
 	done := false
 	undo = func() {
 		if !done {
 			done = true
-			unmount(t, dir)
+			if err := unix.Mount("", dir, "", unix.MS_REMOUNT, ""); err != nil {
+				t.Errorf("remount %s read-write: %v", dir, err)
+			}
 		}
 	}
 	t.Cleanup(undo)
-	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
-		t.Fatalf("remount %s read-only: %v", dir, err)
-	}
 	return undo
 }
 

@@ -15,22 +15,40 @@ import (
 // so no object name can collide with it.
 const lockName = ".lock"
 
-// lockDir takes an exclusive flock on dir/.lock, so that two daemons never
-// write one state directory. flock (not fcntl) locks belong to the open
-// file, so a second Open in the same process is refused too, and the
-// kernel drops the lock when the holder dies, even by SIGKILL.
-func lockDir(dir string) (*os.File, error) {
+// lockDir takes an exclusive flock on .lock in the directory open at
+// dirFD, so that two daemons never write one state directory. flock (not
+// fcntl) locks belong to the open file, so a second Open in the same
+// process is refused too, and the kernel drops the lock when the holder
+// dies, even by SIGKILL. The lock file is opened without following
+// symlinks and must be a regular file of the daemon's user: a planted
+// link never makes tpmfs truncate or write another file.
+func lockDir(dirFD int, dir string, uid int) (*os.File, error) {
 	path := filepath.Join(dir, lockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// The lock is held on a read-only descriptor (flock needs no write
+	// access), so that tpmfs keeps no file open for writing and the state
+	// directory's file system can be remounted read-only under it.
+	flags := unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	fd, err := unix.Openat(dirFD, lockName, flags|unix.O_RDONLY|unix.O_CREAT, 0o600)
 	if errors.Is(err, unix.EROFS) {
-		// A read-only state directory can still be read (ro mounts);
-		// flock needs no write access.
-		f, err = os.Open(path)
+		fd, err = unix.Openat(dirFD, lockName, flags|unix.O_RDONLY, 0)
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("lock state dir %s: %w: %s is a symlink; remove it", dir, ErrUnsafe, path)
 	}
 	if err != nil {
+		return nil, fmt.Errorf("lock state dir %s: open %s: %w", dir, path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("lock state dir %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != uid {
+		f.Close()
+		return nil, fmt.Errorf("lock state dir %s: %w: %s is not a regular file owned by uid %d; remove it", dir, ErrUnsafe, path, uid)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		holder := readHolder(f)
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
@@ -38,12 +56,21 @@ func lockDir(dir string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock state dir %s: flock %s: %w", dir, path, err)
 	}
-	// The pid is only a hint for the error above; failing to write it
-	// (read-only directory) does not matter.
-	if f.Truncate(0) == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
+	writeHolder(dirFD)
 	return f, nil
+}
+
+// writeHolder writes our pid into the lock file, a hint for the error
+// above. It opens the file (the one we just locked: we hold the
+// directory) for this write only; failing (read-only directory) does not
+// matter.
+func writeHolder(dirFD int) {
+	fd, err := unix.Openat(dirFD, lockName, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	unix.Write(fd, []byte(strconv.Itoa(os.Getpid())+"\n"))
+	unix.Close(fd)
 }
 
 func readHolder(f *os.File) string {
@@ -54,9 +81,4 @@ func readHolder(f *os.File) string {
 		return ""
 	}
 	return fmt.Sprintf(" (pid %d)", pid)
-}
-
-func unlockDir(f *os.File) error {
-	// Closing the only descriptor of the open file releases the flock.
-	return f.Close()
 }

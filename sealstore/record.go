@@ -24,7 +24,11 @@ const (
 // directory's ownership and mode, its PCR selection, and the sealed data
 // once some has been written.
 type Record struct {
-	Name     string // see ValidName; also the file name, NAME.json
+	Name string // see ValidName; also the file name, NAME.json
+	// ID is the object's identity: 32 lowercase hex digits, random at
+	// creation and never reused, so a handle opened on one object never
+	// reaches a later object of the same name. Save fills an empty ID.
+	ID       string
 	UID, GID uint32 // owner and group of seal/NAME
 	Mode     uint32 // permission bits of seal/NAME, at most MaxMode
 	// Selection is the PCR selection in canonical tpm2-tools syntax
@@ -43,6 +47,9 @@ type Record struct {
 func (r *Record) validate() error {
 	if err := ValidName(r.Name); err != nil {
 		return err
+	}
+	if !validID(r.ID) {
+		return fmt.Errorf("id %q: want %d lowercase hex digits", r.ID, idLen)
 	}
 	if r.Mode > MaxMode {
 		return fmt.Errorf("mode %#o is more than %#o", r.Mode, MaxMode)

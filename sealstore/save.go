@@ -1,11 +1,15 @@
 package sealstore
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tempInfix marks Save's temp files: ".NAME.json.tmp-RANDOM". The leading
@@ -21,11 +25,11 @@ const tempInfix = suffix + ".tmp-"
 // failed. An error syncing the directory after the rename means the new
 // file is in place but may not survive a power cut.
 //
-// A zero r.Created or r.Modified is set to the current time (in r too).
-// A record that could not be loaded back gives an error wrapping
-// ErrInvalidRecord, and nothing is written.
+// A zero r.Created or r.Modified is set to the current time, and an empty
+// r.ID to a new one (in r too). A record that could not be loaded back
+// gives an error wrapping ErrInvalidRecord, and nothing is written.
 func (s *Store) Save(r *Record) error {
-	release, err := s.acquire()
+	fd, release, err := s.acquire()
 	if err != nil {
 		return err
 	}
@@ -37,52 +41,63 @@ func (s *Store) Save(r *Record) error {
 	if r.Modified.IsZero() {
 		r.Modified = now
 	}
+	if r.ID == "" {
+		r.ID = NewID()
+	}
 	data, err := encode(r)
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
-	if err := s.replace(r.Name, data); err != nil {
+	s.cache.drop(r.Name)
+	if err := s.replace(fd, r.Name, data); err != nil {
 		return fmt.Errorf("save object %s: %w", r.Name, err)
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(fd, fileName(r.Name), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		s.cache.put(r.Name, &st, r)
 	}
 	return nil
 }
 
-func (s *Store) replace(name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(s.dir, "."+name+tempInfix+"*")
+func (s *Store) replace(dirFD int, name string, data []byte) (err error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := "." + fileName(name) + ".tmp-" + hex.EncodeToString(rnd[:])
+	fd, err := unix.Openat(dirFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create temp file: %w", err)
 	}
-	tmpPath := tmp.Name()
+	f := os.NewFile(uintptr(fd), tmp)
 	closed := false
 	defer func() {
 		if err != nil {
 			if !closed {
-				tmp.Close()
+				f.Close()
 			}
-			os.Remove(tmpPath)
+			unix.Unlinkat(dirFD, tmp, 0)
 		}
 	}()
-	if _, err := tmp.Write(data); err != nil {
+	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("write temp file: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync temp file: %w", err)
 	}
 	closed = true
-	if err := tmp.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("close temp file: %w", err)
 	}
 	if s.beforeRename != nil {
-		if err := s.beforeRename(tmpPath); err != nil {
+		if err := s.beforeRename(filepath.Join(s.dir, tmp)); err != nil {
 			return err
 		}
 	}
-	if err := os.Rename(tmpPath, s.path(name)); err != nil {
+	if err := unix.Renameat(dirFD, tmp, dirFD, fileName(name)); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	// From here the temp file is gone; only durability is in question.
-	if err := syncDir(s.dir); err != nil {
-		return fmt.Errorf("after rename: %w", err)
+	if err := unix.Fsync(dirFD); err != nil {
+		return fmt.Errorf("after rename: sync dir %s: %w", s.dir, err)
 	}
 	return nil
 }
@@ -96,13 +111,14 @@ func isTemp(entry string) bool {
 // behind. It runs under the lock, so no other Save is writing them. A
 // failure is harmless (List ignores temp files), so it is not reported.
 func (s *Store) removeStaleTemps() {
-	entries, err := os.ReadDir(s.dir)
+	entries, err := readDirNames(s.dirFD)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if isTemp(e.Name()) && e.Type().IsRegular() {
-			os.Remove(filepath.Join(s.dir, e.Name()))
+		var st unix.Stat_t
+		if isTemp(e) && unix.Fstatat(s.dirFD, e, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && s.trustedFile(&st) == nil {
+			unix.Unlinkat(s.dirFD, e, 0)
 		}
 	}
 }

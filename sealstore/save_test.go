@@ -105,10 +105,11 @@ func TestSaveDiskFull(t *testing.T) {
 	mustSave(t, s, sealedRecord("obj", 8000, 14))
 }
 
-// TestSaveReadOnlyDir makes the state directory read-only under an open
-// store (a bind mount; root ignores mode bits), then reopens it read-only.
+// TestSaveReadOnlyDir makes the file system of the state directory
+// read-only under an open store (root ignores mode bits), then reopens it
+// read-only.
 func TestSaveReadOnlyDir(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(mountTmpfs(t, "1m"), "state")
 	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,10 @@ func TestSaveReadOnlyDir(t *testing.T) {
 	mustSave(t, s, old)
 	oldBytes := readFile(t, objPath(s, "obj"))
 
-	undo := bindReadOnly(t, dir)
+	undo := remountReadOnly(t, filepath.Dir(dir))
+	if err := s.CheckRoom(EncodedSize(200)); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("CheckRoom in a read-only dir = %v, want EROFS", err)
+	}
 	err = s.Save(sealedRecord("obj", 200, 16))
 	if !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("Save in a read-only dir = %v, want EROFS", err)

@@ -32,6 +32,11 @@ type asUser struct {
 // sh runs script as u with umask 022 (the ordinary default) in the C
 // locale, and returns its output and error.
 func (u asUser) sh(script string) (string, error) {
+	return runErr("setpriv", append(u.setpriv(), "env", "LC_ALL=C", "sh", "-c", "umask 022; "+script)...)
+}
+
+// setpriv is setpriv's arguments, up to "--", that run a command as u.
+func (u asUser) setpriv() []string {
 	args := []string{fmt.Sprintf("--reuid=%d", u.uid), fmt.Sprintf("--regid=%d", u.gid)}
 	if len(u.groups) == 0 {
 		args = append(args, "--clear-groups")
@@ -42,8 +47,7 @@ func (u asUser) sh(script string) (string, error) {
 		}
 		args = append(args, "--groups="+strings.Join(gs, ","))
 	}
-	args = append(args, "--", "env", "LC_ALL=C", "sh", "-c", "umask 022; "+script)
-	return runErr("setpriv", args...)
+	return append(args, "--")
 }
 
 // must runs script as u and fails the test if it fails.

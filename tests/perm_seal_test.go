@@ -61,7 +61,7 @@ func TestPermSealedObjectsPrivate(t *testing.T) {
 		t.Errorf("root reads %q", got)
 	}
 	other.must(t, "mkdir "+obj("gone"))
-	sh(t, "rm -r "+obj("gone"))
+	sh(t, "rmdir "+obj("gone"))
 
 	// Sharing with a group: chgrp to a group the owner is in, chmod 750.
 	member.must(t, fmt.Sprintf("mkdir %[1]s && echo 'group secret' > %[1]s/data && chgrp %[2]d %[1]s && chmod 750 %[1]s", obj("g"), permGroup))

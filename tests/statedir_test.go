@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -41,9 +42,10 @@ func fillDisk(t *testing.T, path string) {
 	}
 }
 
-// Sealing into a full or read-only state directory: the writer's close
-// fails with EIO and the old secret stays; once there is room (or write
-// access) again, sealing works, with no restart.
+// Sealing into a full or read-only state directory fails where a shell
+// sees it: at open (or write), with ENOSPC or EROFS, and the old secret
+// stays; once there is room (or write access) again, sealing works, with
+// no restart.
 func TestSealStateDirFullOrReadOnly(t *testing.T) {
 	tpm := swtpmtest.Start(t)
 	state := t.TempDir()
@@ -54,12 +56,15 @@ func TestSealStateDirFullOrReadOnly(t *testing.T) {
 
 	filler := filepath.Join(state, ".filler") // dot files are not objects
 	fillDisk(t, filler)
-	if err := writeFile(m.Path("seal", "k", "data"), []byte("does not fit")); !errors.Is(err, syscall.EIO) {
-		t.Errorf("seal into a full state dir: err = %v, want EIO", err)
+	if err := writeFile(m.Path("seal", "k", "data"), []byte("does not fit")); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("seal into a full state dir: err = %v, want ENOSPC", err)
+	}
+	if out, err := shErr("echo does not fit > " + m.Path("seal", "k", "data")); err == nil || !strings.Contains(out, "No space left") {
+		t.Errorf("echo into a full state dir: %v, %q; want a failure the shell reports", err, out)
 	}
 	expectSecret(t, m, "k", old)
-	if err := os.Mkdir(m.Path("seal", "k2"), 0o700); err == nil {
-		t.Errorf("mkdir in a full state dir succeeded")
+	if err := os.Mkdir(m.Path("seal", "k2"), 0o700); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("mkdir in a full state dir: %v, want ENOSPC", err)
 	}
 	if _, err := os.Stat(m.Path("seal", "k2")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after a failed mkdir, seal/k2: %v", err)
@@ -71,26 +76,24 @@ func TestSealStateDirFullOrReadOnly(t *testing.T) {
 	}
 	expectSecret(t, m, "k", second)
 
-	// Read-only: a read-only bind mount over the state directory.
-	if err := syscall.Mount(state, state, "", syscall.MS_BIND, ""); err != nil {
-		t.Fatalf("bind mount: %v", err)
-	}
-	bound := true
-	unbind := func() {
-		if bound {
-			syscall.Unmount(state, syscall.MNT_DETACH)
-			bound = false
-		}
-	}
-	t.Cleanup(unbind)
-	if err := syscall.Mount("", state, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+	// Read-only: the state directory's file system remounted read-only
+	// under the running daemon (as after an I/O error).
+	if err := syscall.Mount("", state, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
 		t.Fatalf("remount read-only: %v", err)
 	}
-	if err := writeFile(m.Path("seal", "k", "data"), []byte("cannot be saved")); !errors.Is(err, syscall.EIO) {
-		t.Errorf("seal into a read-only state dir: err = %v, want EIO", err)
+	rw := func() {
+		if err := syscall.Mount("", state, "", syscall.MS_REMOUNT, ""); err != nil {
+			t.Errorf("remount read-write: %v", err)
+		}
+	}
+	if err := writeFile(m.Path("seal", "k", "data"), []byte("cannot be saved")); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("seal into a read-only state dir: err = %v, want EROFS", err)
+	}
+	if out, err := shErr("echo cannot be saved > " + m.Path("seal", "k", "data")); err == nil || !strings.Contains(out, "Read-only") {
+		t.Errorf("echo into a read-only state dir: %v, %q; want a failure the shell reports", err, out)
 	}
 	expectSecret(t, m, "k", second)
-	unbind()
+	rw()
 	third := []byte("the third secret")
 	if err := writeFile(m.Path("seal", "k", "data"), third); err != nil {
 		t.Fatalf("seal after write access returned: %v", err)
@@ -148,11 +151,11 @@ func TestCorruptStateFileIsolated(t *testing.T) {
 	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := shErr("rm -r " + m.Path("seal", "bad")); err != nil {
-		t.Errorf("rm -r of a corrupt object: %v\n%s", err, out)
+	if out, err := shErr("ls -l " + m.Path("seal") + " && rmdir " + m.Path("seal", "bad")); err != nil {
+		t.Errorf("rmdir of a corrupt object: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("state file after rm -r: %v", err)
+		t.Errorf("state file after rmdir: %v", err)
 	}
 	expectSecret(t, m, "good", good)
 	m.alive(t)

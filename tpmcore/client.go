@@ -28,10 +28,13 @@ type Client struct {
 	rsp    []byte // unread rest of the last response
 }
 
-// NewClient opens a raw channel. On a TPM 1.2 there is one at a time: a
-// second fails with ErrBusy until the first is closed.
-func (c *Core) NewClient() (*Client, error) {
-	ch, err := c.fam.openRaw()
+// NewClient opens a raw channel for the caller uid, whom the resource
+// manager's rules (Options.RawRules) hold to a command policy and quota
+// unless it is an admin; past its quota of open channels it gets
+// ErrTooManyOpen. On a TPM 1.2 there is one at a time: a second fails
+// with ErrBusy until the first is closed.
+func (c *Core) NewClient(uid uint32) (*Client, error) {
+	ch, err := c.fam.openRaw(uid)
 	if err != nil {
 		return nil, err
 	}

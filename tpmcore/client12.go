@@ -24,7 +24,9 @@ const releaseGrace = 500 * time.Millisecond
 // passthrough is the one open raw channel of a TPM 1.2.
 type passthrough struct{ v *family12 }
 
-func (v *family12) openRaw() (rawChannel, error) {
+// openRaw opens the passthrough for anyone: a TPM 1.2 has no command
+// policy or quota per uid here (rm_policy= is TPM 2.0's).
+func (v *family12) openRaw(_ uint32) (rawChannel, error) {
 	deadline := time.Now().Add(releaseGrace)
 	for {
 		v.rawMu.Lock()

@@ -19,12 +19,18 @@ type spaceChannel struct {
 	space *rm.Space
 }
 
-func (f *family20) openRaw() (rawChannel, error) {
+// openRaw opens a space for uid, whom the manager's rules may hold to a
+// command policy and quota.
+func (f *family20) openRaw(uid uint32) (rawChannel, error) {
 	m, err := f.manager()
 	if err != nil {
 		return nil, err
 	}
-	return &spaceChannel{f: f, space: m.NewSpace()}, nil
+	sp, err := m.NewSpace(uid)
+	if err != nil {
+		return nil, fmt.Errorf("open raw channel for uid %d: %w", uid, err)
+	}
+	return &spaceChannel{f: f, space: sp}, nil
 }
 
 // manager creates the resource manager on first use: it asks the TPM for
@@ -43,6 +49,7 @@ func (f *family20) manager() (*rm.Manager, error) {
 			return err
 		}
 		m.SetLogger(f.c.log.WithField("component", "rm"))
+		m.SetRules(f.c.opts.RawRules)
 		f.rm = m
 		return nil
 	})

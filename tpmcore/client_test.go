@@ -15,7 +15,7 @@ import (
 // kernel's /dev/tpmrm0; the refusals reach nothing below.
 func TestClientWriteRead(t *testing.T) {
 	c := newSimCore(t)
-	cl, err := c.NewClient()
+	cl, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestClientCloseFlushesSessions(t *testing.T) {
 	)
 	var clients []*Client
 	for i := range 5 {
-		cl, err := c.NewClient()
+		cl, err := c.NewClient(0)
 		if err != nil {
 			t.Fatal(err)
 		}

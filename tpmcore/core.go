@@ -3,6 +3,7 @@ package tpmcore
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
@@ -24,7 +25,10 @@ type Options struct {
 	// a TPM 1.2 the SRK secret is its SHA-1, as TrouSerS derives one from
 	// a password; nil is TrouSerS' well-known secret, 20 zero bytes.
 	OwnerAuth []byte
-	Log       *logrus.Entry
+	// RawRules hold raw clients (NewClient) that are not admins to a
+	// command policy and a quota per uid; the zero value restricts nobody.
+	RawRules RawRules
+	Log      *logrus.Entry
 }
 
 // Core is the multiplexing core. It is safe for concurrent use.
@@ -36,6 +40,9 @@ type Core struct {
 	// fam is the TPM's family, chosen once by detectFamily.
 	fam family
 	identity
+
+	// sealReady is when SealReady last succeeded (unix nanos).
+	sealReady atomic.Int64
 }
 
 // Bank is a PCR bank: its tpm2-tools name, algorithm and digest size.

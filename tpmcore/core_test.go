@@ -19,6 +19,11 @@ import (
 // these tests do not depend on tddl's backends.
 func newSimCore(t *testing.T) *Core {
 	t.Helper()
+	return newSimCoreWith(t, Options{Source: "sim:"})
+}
+
+func newSimCoreWith(t *testing.T, opts Options) *Core {
+	t.Helper()
 	sim, err := simulator.Get()
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +36,7 @@ func newSimCore(t *testing.T) *Core {
 		}
 		opened = true
 		return conn, nil
-	}, Options{Source: "sim:"})
+	}, opts)
 	if err != nil {
 		sim.Close()
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/tpmcore/rm"
 	"tpmfs/tpmcore/tpm12"
 )
 
@@ -34,6 +35,9 @@ var (
 	// ErrResponseUnread: a raw client sent a command before reading the
 	// last response, which /dev/tpmrm0 refuses with EBUSY.
 	ErrResponseUnread = errors.New("the last response was not read")
+	// ErrTooManyOpen: the caller's uid has as many raw channels open as
+	// its quota (Options.RawRules) allows.
+	ErrTooManyOpen = rm.ErrTooManyOpen
 	// ErrNotOwned: a TPM 1.2 without an owner has no storage root key to
 	// seal under; the message tells the administrator what to do.
 	ErrNotOwned = tpm12.ErrNotOwned

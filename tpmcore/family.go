@@ -41,8 +41,12 @@ type family interface {
 	unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error)
 	reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error)
 
-	// openRaw opens a raw command channel for a Client.
-	openRaw() (rawChannel, error)
+	// checkSeal tells whether a seal can succeed now (SealReady); t is
+	// sealJob's.
+	checkSeal(t transport.TPM) error
+
+	// openRaw opens a raw command channel for a Client of uid.
+	openRaw(uid uint32) (rawChannel, error)
 }
 
 // rawChannel is what a Client sends its commands through: a resource

@@ -240,7 +240,7 @@ func second[T any](_ T, err error) error { return err }
 // client: none may be loaded between operations.
 func assertNothingLoaded12(t *testing.T, c *Core) {
 	t.Helper()
-	cl, err := c.NewClient()
+	cl, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +257,11 @@ func assertNothingLoaded12(t *testing.T, c *Core) {
 // which flushes only the session that operation left.
 func testRawClient(t *testing.T, c *Core) {
 	ctx := context.Background()
-	cl, err := c.NewClient()
+	cl, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.NewClient(); !errors.Is(err, ErrBusy) {
+	if _, err := c.NewClient(0); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second NewClient: %v, want ErrBusy", err)
 	}
 	tss := oiap(t, clientTPM{cl})
@@ -295,7 +295,7 @@ func testRawClient(t *testing.T, c *Core) {
 	if _, err := cl.Transmit(ctx, []byte{0, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x0A}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Transmit after Close: %v, want ErrClosed", err)
 	}
-	cl2, err := c.NewClient()
+	cl2, err := c.NewClient(0)
 	if err != nil {
 		t.Fatalf("NewClient after Close: %v", err)
 	}

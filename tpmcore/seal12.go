@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/tpmcore/sealing"
+	"tpmfs/tpmcore/tpm12"
 )
 
 // The TPM 1.2 family's sealing: sealing.Seal12 and its kin under the
@@ -14,6 +15,18 @@ import (
 
 func (v *family12) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
 	return sealErr(v.do(ctx, true, fn), classify12)
+}
+
+// checkSeal asks whether the TPM has an owner, hence an SRK.
+func (v *family12) checkSeal(t transport.TPM) error {
+	owned, err := tpm12.Owned(t)
+	if err != nil {
+		return err
+	}
+	if !owned {
+		return ErrNotOwned
+	}
+	return nil
 }
 
 func (v *family12) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {

@@ -13,7 +13,12 @@ import (
 // lands between a seal's create, load and flush.
 
 func (f *family20) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
-	return sealErr(f.c.q.do(ctx, fn), classify)
+	return sealErr(f.c.q.do(ctx, f.reclaiming(fn)), classify)
+}
+
+// checkSeal makes the storage root key with the configured owner secret.
+func (f *family20) checkSeal(t transport.TPM) error {
+	return sealing.CheckSRK(t, f.c.opts.OwnerAuth)
 }
 
 func (f *family20) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {

@@ -53,7 +53,7 @@ func FuzzClientTransmit(f *testing.F) {
 		c := newSimCore(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cl, err := c.NewClient()
+		cl, err := c.NewClient(0)
 		if err != nil {
 			t.Fatalf("NewClient: %v", err)
 		}

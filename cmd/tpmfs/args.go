@@ -153,6 +153,12 @@ Mount options (a later one overrides an earlier one):
   seal_mode=MODE         mode of seal/ (default 0755; 1777 lets every
                          user seal their own secrets)
   device_mode=MODE       mode of the raw device tpmrm0 (default 0600)
+  rm_policy=LEVEL        what users other than root and uid= may send
+                         through tpmrm0: standard (the default: nothing
+                         that changes or denies the TPM for others),
+                         strict (no NV writes or self tests either), open
+  rm_quota=O:S:N         transient objects, sessions and open tpmrm0
+                         files each such user may hold (default 16:4:8)
   state=DIR              where sealed objects are kept (default
                          /var/lib/tpmfs for root, else
                          $XDG_STATE_HOME/tpmfs)

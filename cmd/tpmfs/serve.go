@@ -18,6 +18,7 @@ import (
 	"tpmfs/tddl"
 	"tpmfs/tddl/source"
 	"tpmfs/tpmcore"
+	"tpmfs/vault"
 )
 
 // serve opens the TPM, mounts the tree and blocks until the file system is
@@ -32,9 +33,14 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	if cfg.TPM.Kind == source.Sim {
 		log.Warn("using the in-process TPM simulator; it is for trying out and tests only, never for secrets")
 	}
+	raw, err := rawRules(cfg)
+	if err != nil {
+		return err
+	}
 	core, err := tpmcore.New(func() (tddl.TPM, error) { return tddl.Open(cfg.TPM) }, tpmcore.Options{
 		Source:    cfg.Source,
 		OwnerAuth: ownerAuth,
+		RawRules:  raw,
 		Log:       log,
 	})
 	if err != nil {
@@ -48,7 +54,20 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	}
 	defer store.Close()
 
-	root, err := tfs.New(core, store, tfs.Options{
+	var quota *vault.Quota
+	if q := cfg.SealQuota; q != nil {
+		quota = &vault.Quota{Objects: q.Objects, Bytes: q.Bytes}
+	}
+	objects, err := vault.New(store, core, vault.Options{ReadOnly: cfg.ReadOnly, Quota: quota, Log: log})
+	if err != nil {
+		return fmt.Errorf("state directory (state=): %w", err)
+	}
+	backend := tfs.Backend{
+		TPM:     core,
+		OpenRaw: func(uid uint32) (tfs.RawClient, error) { return core.NewClient(uid) },
+		Objects: objects,
+	}
+	root, err := tfs.New(backend, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
 		UID:        cfg.UID,
 		GID:        cfg.GID,

@@ -122,7 +122,7 @@ func TestReplaceCapHandlesKeepsAuthArea(t *testing.T) {
 }
 
 func TestAllocVirtualSkipsUsedAndWraps(t *testing.T) {
-	sp := newSpace()
+	sp := newSpace(0, true)
 	first, ok := sp.allocVirtual()
 	if !ok || first>>24 != 0x80 {
 		t.Fatalf("first virtual handle 0x%08x ok=%v", first, ok)

@@ -16,9 +16,15 @@
 //     anyone else's handle, sessions included;
 //   - TPM_RC_CONTEXT_GAP is handled by saving the oldest session again;
 //   - sessions a client saved itself (ContextSave, as tpm2-tools do between
-//     processes) outlive its space like with the kernel, but are flushed,
-//     oldest first, when the TPM runs out of session handles or they block
-//     the context counter, so clients cannot exhaust the TPM's sessions.
+//     processes) outlive its space like with the kernel, but count against
+//     the space and its uid until flushed or loaded again, and are flushed,
+//     oldest first, when the TPM runs out of session handles (for a client,
+//     or for the caller's own operations through Reclaim) or they block
+//     the context counter, so clients cannot exhaust the TPM's sessions;
+//   - each space belongs to a uid; for uids that are not admins the
+//     manager applies a command policy (package cmdpolicy) and a per-uid
+//     quota of objects, sessions and open spaces (Rules), answering past
+//     it with the TPM's own OBJECT_MEMORY or SESSION_MEMORY.
 //
 // Sessions keep their real handles; objects get virtual ones. A client's
 // ContextSave of an object returns the TPM's own context of it, which any

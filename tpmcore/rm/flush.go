@@ -69,6 +69,7 @@ func (m *Manager) Flush(tpm transport.TPM, sp *Space) error {
 		return nil
 	}
 	sp.closed = true
+	delete(m.spaces, sp)
 	var errs []error
 	for _, h := range sp.sessionHandles() {
 		m.forgetSession(sp, h)

@@ -48,7 +48,20 @@ type client struct {
 }
 
 func newClient(m *Manager, tpm transport.TPM) *client {
-	return &client{m: m, sp: m.NewSpace(), tpm: tpm}
+	sp, err := m.NewSpace(0)
+	if err != nil {
+		panic(err) // no quota unless a test sets one, and then it uses newClientAs
+	}
+	return &client{m: m, sp: sp, tpm: tpm}
+}
+
+// newClientAs opens a space for uid, which may be refused (ErrTooManyOpen).
+func newClientAs(m *Manager, tpm transport.TPM, uid uint32) (*client, error) {
+	sp, err := m.NewSpace(uid)
+	if err != nil {
+		return nil, err
+	}
+	return &client{m: m, sp: sp, tpm: tpm}, nil
 }
 
 func (c *client) Send(cmd []byte) ([]byte, error) { return c.m.Transmit(c.tpm, c.sp, cmd) }

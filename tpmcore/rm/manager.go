@@ -35,7 +35,10 @@ type Manager struct {
 	// detached holds the sessions clients saved themselves (saved.go).
 	detached map[uint32]*detached
 	saves    uint64 // counts client saves, to find the oldest
-	log      logrus.FieldLogger
+	// spaces are the open spaces, for the per-uid quotas (quota.go).
+	spaces map[*Space]struct{}
+	rules  Rules // set by SetRules (rules.go)
+	log    logrus.FieldLogger
 }
 
 // New asks the TPM which commands it has and how many handles each takes
@@ -57,6 +60,7 @@ func New(tpm transport.TPM) (*Manager, error) {
 		attrs:    attrs,
 		owner:    make(map[uint32]*Space),
 		detached: make(map[uint32]*detached),
+		spaces:   make(map[*Space]struct{}),
 		log:      quiet,
 	}, nil
 }
@@ -69,11 +73,8 @@ func (m *Manager) SetLogger(l logrus.FieldLogger) {
 	m.log = l
 }
 
-// NewSpace returns an empty space for one client. Flush ends it.
-func (m *Manager) NewSpace() *Space { return newSpace() }
-
 // Transmit runs one client command in sp and returns its response: parse
-// and check it, load the contexts it names and translate virtual handles,
+// and check it (against the command policy too, for a non-admin space), load the contexts it names and translate virtual handles,
 // send it over tpm, then virtualise response handles, filter
 // GetCapability(TPM_CAP_HANDLES), and save and flush everything loaded.
 // The caller holds exclusive use of tpm for the duration.
@@ -91,6 +92,9 @@ func (m *Manager) Transmit(tpm transport.TPM, sp *Space, cmd []byte) ([]byte, er
 	c, rc := parseCommand(cmd, m.attrs)
 	if rc != tpm2.TPMRCSuccess {
 		return errorResponse(rc), nil
+	}
+	if rsp, refused := m.refuse(sp, c, cmd); refused {
+		return rsp, nil
 	}
 	x := &txn{m: m, sp: sp, t: tpm, c: c, orig: cmd, buf: bytes.Clone(cmd)}
 	return x.run()

@@ -10,16 +10,24 @@ import (
 
 // A session a client saves itself (ContextSave) leaves its space: it
 // belongs to whoever holds the saved context, which tpm2-tools keep in a
-// file for the next process, and closing the space does not flush it, as
-// with the kernel. The manager still remembers it:
+// file for the next process. Closing the space does not flush it, as with
+// the kernel's /dev/tpmrm0 (whose tpm2_save_space forgets a session the
+// client saved, so tpm2_del_space never flushes it). The manager still
+// remembers it, and bounds it:
+//   - it counts against the space that saved it and against its uid
+//     (quota.go) until it is flushed or loaded again;
 //   - the client's space lists it among saved sessions and may flush it;
-//   - once that space is closed it is an orphan, and the manager flushes the
-//     oldest orphan when the TPM runs out of session handles, so clients
+//     once that space is closed it is an orphan, which any space of the
+//     same uid (or an admin) lists and may flush, as tpm2_flushcontext
+//     --saved-session does;
+//   - the manager flushes the oldest orphan when the TPM runs out of
+//     session handles, for a client or for tpmcore (Reclaim), so clients
 //     cannot use up the TPM's sessions by saving them and leaving;
 //   - a client-saved session that blocks the TPM's context counter
 //     (CONTEXT_GAP) is flushed, since only its holder could load it.
 type detached struct {
 	by  *Space // the space whose client saved it; nil once that space closed
+	uid uint32 // the uid of that space
 	seq uint64 // sequence of the saved context
 	n   uint64 // when it was saved, in client saves
 }
@@ -40,16 +48,17 @@ func (x *txn) detachSaved(rsp []byte) {
 		seq = r.U64()
 	}
 	x.m.saves++
-	x.m.detached[h] = &detached{by: x.sp, seq: seq, n: x.m.saves}
+	x.m.detached[h] = &detached{by: x.sp, uid: x.sp.uid, seq: seq, n: x.m.saves}
 }
 
-// detachedBy lists the sessions sp's client saved itself, by index. Like
-// the TPM, which cannot tell a saved session's type, it names them all in
-// the HMAC session range.
+// detachedBy lists the client-saved sessions sp may see and flush, by
+// index: its own, and the orphans of its uid (of every uid for an
+// admin). Like the TPM, which cannot tell a saved session's type, it
+// names them all in the HMAC session range.
 func (m *Manager) detachedBy(sp *Space) []uint32 {
 	var hs []uint32
 	for h, d := range m.detached {
-		if d.by == sp {
+		if m.visible(sp, d) {
 			hs = append(hs, htHMACSession<<24|h&0xFFFFFF)
 		}
 	}
@@ -57,16 +66,20 @@ func (m *Manager) detachedBy(sp *Space) []uint32 {
 	return hs
 }
 
-// detachedIndex finds a session sp's client saved itself under handle h,
-// matched by index, since the TPM lists saved sessions in the HMAC range
-// and flushes them by index.
+// detachedIndex finds a client-saved session sp may flush under handle
+// h, matched by index, since the TPM lists saved sessions in the HMAC
+// range and flushes them by index.
 func (m *Manager) detachedIndex(sp *Space, h uint32) (uint32, bool) {
 	for k, d := range m.detached {
-		if d.by == sp && k&0xFFFFFF == h&0xFFFFFF {
+		if m.visible(sp, d) && k&0xFFFFFF == h&0xFFFFFF {
 			return k, true
 		}
 	}
 	return 0, false
+}
+
+func (m *Manager) visible(sp *Space, d *detached) bool {
+	return d.by == sp || d.by == nil && (sp.admin || d.uid == sp.uid)
 }
 
 // orphan marks the sessions sp's client saved as nobody's: sp is closing.

@@ -200,10 +200,21 @@ func TestPolicySessionSavedByClientMovesToAnotherSpace(t *testing.T) {
 		t.Fatalf("after A closed the TPM holds sessions %08x, want [%08x]", saved, savedForm)
 	}
 
-	// The next process loads both and unseals with the session.
-	b := newClient(m, tpm)
+	// Another process of A's user lists it, as tpm2_flushcontext
+	// --saved-session would; another user's does not.
+	same := newClient(m, tpm)
+	if hs := clientHandles(t, same, capSavedSession, 254); !slices.Equal(hs, []uint32{savedForm}) {
+		t.Errorf("a client of A's uid sees saved sessions %08x, want [%08x]", hs, savedForm)
+	}
+	same.close(t)
+	// The next process, another user's, loads both and unseals with the
+	// session.
+	b, err := newClientAs(m, tpm, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if hs := clientHandles(t, b, capSavedSession, 254); len(hs) != 0 {
-		t.Errorf("B sees saved sessions %08x of another client", hs)
+		t.Errorf("B sees saved sessions %08x of another user", hs)
 	}
 	ls, err := tpm2.ContextLoad{Context: sessCtx.Context}.Execute(b)
 	if err != nil {
@@ -319,12 +330,8 @@ func be32At(b []byte, off int) uint32 {
 func TestOrphanedSessionsDoNotExhaustTPM(t *testing.T) {
 	tpm := openSim(t)
 	m := newManager(t, tpm)
-	max := tpmProperty(t, tpm, tpm2.TPMPTActiveSessionsMax)
-	var blobs []tpm2.TPMSContext
-	for range max {
-		_, blob := orphanSession(t, m, tpm)
-		blobs = append(blobs, blob)
-	}
+	blobs := fillWithOrphans(t, m, tpm)
+	max := len(blobs)
 	if n := len(tpmHandles(t, tpm, capSavedSession)); n != max {
 		t.Fatalf("TPM holds %d saved sessions, want it full at %d", n, max)
 	}
@@ -378,6 +385,18 @@ func tpmProperty(t *testing.T, tpm transport.TPM, p tpm2.TPMPT) int {
 		t.Fatalf("TPM property 0x%x: %v", uint32(p), err)
 	}
 	return int(props.TPMProperty[0].Value)
+}
+
+// fillWithOrphans orphans as many sessions as the TPM holds
+// (TPM_PT_ACTIVE_SESSIONS_MAX) and returns their contexts, oldest first.
+func fillWithOrphans(t *testing.T, m *Manager, tpm transport.TPM) []tpm2.TPMSContext {
+	t.Helper()
+	var blobs []tpm2.TPMSContext
+	for range tpmProperty(t, tpm, tpm2.TPMPTActiveSessionsMax) {
+		_, blob := orphanSession(t, m, tpm)
+		blobs = append(blobs, blob)
+	}
+	return blobs
 }
 
 // orphanSession starts a session in a new space, saves it as

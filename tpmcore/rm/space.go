@@ -32,6 +32,8 @@ const savedSequence = 0x80000001
 // sessions, kept saved under their real handles. A Space is only used
 // through its Manager, which serialises access.
 type Space struct {
+	uid      uint32              // the caller's, for the command policy and quotas
+	admin    bool                // a uid that Rules.Admins lists: no policy, no quota
 	objects  map[uint32]*object  // by virtual handle
 	sessions map[uint32]*session // by real session handle
 	next     uint32              // index of the next virtual handle to try
@@ -50,8 +52,10 @@ type session struct {
 	ctx tpm2.TPMSContext // saved context; a session context loads only once
 }
 
-func newSpace() *Space {
+func newSpace(uid uint32, admin bool) *Space {
 	return &Space{
+		uid:      uid,
+		admin:    admin,
 		objects:  make(map[uint32]*object),
 		sessions: make(map[uint32]*session),
 	}

@@ -91,6 +91,7 @@ type rmServer struct {
 	t    *testing.T
 	m    *Manager
 	tpm  transport.TPM
+	uid  uint32     // the uid every client of this server runs as
 	mu   sync.Mutex // exclusive use of the TPM
 	open sync.WaitGroup
 }
@@ -119,7 +120,11 @@ func serve(t *testing.T, m *Manager, tpm transport.TPM) (string, *rmServer) {
 func (s *rmServer) client(c net.Conn) {
 	defer s.open.Done()
 	defer c.Close()
-	sp := s.m.NewSpace()
+	sp, err := s.m.NewSpace(s.uid)
+	if err != nil {
+		s.t.Errorf("NewSpace: %v", err)
+		return
+	}
 	defer func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()

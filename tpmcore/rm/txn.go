@@ -67,27 +67,25 @@ func (x *txn) run() ([]byte, error) {
 func (x *txn) abandon() { _, _ = x.finish() }
 
 // checkQuota refuses, before the TPM does any work, a command that would
-// give the space one object or session more than it may hold.
+// give the space or its uid one object or session more than it may hold
+// (quota.go).
 func (x *txn) checkQuota() tpm2.TPMRC {
 	if !x.c.attr.rHandle {
 		return tpm2.TPMRCSuccess
 	}
-	session := x.c.cc == uint32(tpm2.TPMCCStartAuthSession)
-	if x.c.cc == uint32(tpm2.TPMCCContextLoad) {
-		// TPMS_CONTEXT starts with sequence (8 bytes), then savedHandle.
+	switch tpm2.TPMCC(x.c.cc) {
+	case tpm2.TPMCCStartAuthSession:
+		return x.m.roomForSession(x.sp, 0)
+	case tpm2.TPMCCContextLoad:
+		// TPMS_CONTEXT starts with sequence (8 bytes), then savedHandle,
+		// which for a session is its handle.
 		r := tpmwire.NewReader(x.orig[x.c.paramOff:])
 		r.U64()
-		if h := r.U32(); r.Err() == nil {
-			session = isSession(h)
+		if h := r.U32(); r.Err() == nil && isSession(h) {
+			return x.m.roomForSession(x.sp, h)
 		}
 	}
-	if session && len(x.sp.sessions) >= MaxSessions {
-		return tpm2.TPMRCSessionMemory
-	}
-	if !session && len(x.sp.objects) >= MaxObjects {
-		return tpm2.TPMRCObjectMemory
-	}
-	return tpm2.TPMRCSuccess
+	return x.m.roomForObject(x.sp)
 }
 
 // prepare loads the objects and sessions the command names, in its handle
@@ -248,7 +246,7 @@ func (x *txn) adopt(rsp []byte) (tpm2.TPMRC, error) {
 	switch {
 	case isTransient(h):
 		vh, free := uint32(0), false
-		if len(x.sp.objects) < MaxObjects {
+		if x.m.roomForObject(x.sp) == tpm2.TPMRCSuccess {
 			vh, free = x.sp.allocVirtual()
 		}
 		if !free {
@@ -259,9 +257,9 @@ func (x *txn) adopt(rsp []byte) (tpm2.TPMRC, error) {
 		x.objs = append(x.objs, &loaded{vh: vh, real: h, save: true})
 		binary.BigEndian.PutUint32(rsp[tpmwire.HeaderSize:], vh)
 	case isSession(h):
-		if _, own := x.sp.sessions[h]; !own && len(x.sp.sessions) >= MaxSessions {
+		if rc := x.m.roomForSession(x.sp, h); rc != tpm2.TPMRCSuccess {
 			_, err := flushContext(x.t, h)
-			return tpm2.TPMRCSessionMemory, err
+			return rc, err
 		}
 		x.m.adoptSession(x.sp, h)
 		if !slices.Contains(x.sess, h) {

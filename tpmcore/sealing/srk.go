@@ -70,3 +70,9 @@ var (
 	encryptIn  = tpm2.AESEncryption(128, tpm2.EncryptIn)
 	encryptOut = tpm2.AESEncryption(128, tpm2.EncryptOut)
 )
+
+// CheckSRK creates the SRK and flushes it: whether Seal can get its
+// parent now (ErrOwnerAuth for a wrong owner secret).
+func CheckSRK(tpm transport.TPM, ownerAuth []byte) error {
+	return withSRK(tpm, ownerAuth, func(*srk) error { return nil })
+}

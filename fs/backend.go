@@ -1,0 +1,55 @@
+package fs
+
+import (
+	"context"
+
+	"tpmfs/tpmcore"
+	"tpmfs/vault"
+)
+
+// The small interfaces fs needs of the layers below; the program passes
+// tpmcore.Core and vault.Vault, tests pass fakes.
+
+// TPM is what the fixed files need: identity, PCRs and random bytes
+// (tpmcore.Core).
+type TPM interface {
+	Info() tpmcore.Info
+	Banks() []tpmcore.Bank
+	Bank(name string) (tpmcore.Bank, bool)
+	DefaultBank() tpmcore.Bank
+	CanExtend(idx int) bool
+	ReadPCR(ctx context.Context, b tpmcore.Bank, idx int) ([]byte, error)
+	Extend(ctx context.Context, b tpmcore.Bank, idx int, digest []byte) error
+	Measure(ctx context.Context, idx int, data []byte) error
+	Random(ctx context.Context, dest []byte) error
+}
+
+// RawClient is one open of tpmrm0 (tpmcore.Client): it checks each write
+// as the kernel's tpmrm0 does and keeps the response until it is read.
+type RawClient interface {
+	Write(ctx context.Context, cmd []byte) (int, error)
+	Read(dest []byte) int
+	Close() error
+}
+
+// Objects is the sealed-object service behind seal/ (vault.Vault).
+type Objects interface {
+	List() ([]string, error)
+	Lookup(name string) (vault.Info, error)
+	Stat(ref vault.Ref) (vault.Info, error)
+	Create(c vault.Caller, name string, mode, gid uint32) (vault.Info, error)
+	Remove(name string) error
+	SetAttr(ref vault.Ref, ch vault.AttrChange) (vault.Info, error)
+	OpenRead(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) (vault.Reader, error)
+	OpenWrite(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) (vault.Writer, error)
+	Truncate(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) error
+}
+
+// Backend is what a tree is served from.
+type Backend struct {
+	TPM TPM
+	// OpenRaw opens a raw command channel for tpmrm0 on behalf of uid,
+	// whom the resource manager holds to rm_policy= and rm_quota=.
+	OpenRaw func(uid uint32) (RawClient, error)
+	Objects Objects
+}
