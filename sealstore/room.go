@@ -25,21 +25,28 @@ func (s *Store) CheckRoom(need int64) error {
 		return err
 	}
 	defer release()
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil {
+	fsi, err := statFS(fd)
+	if err != nil {
 		return fmt.Errorf("state dir %s: statfs: %w", s.dir, err)
 	}
-	if st.Flags&unix.ST_RDONLY != 0 {
+	if fsi.readOnly {
 		return fmt.Errorf("state dir %s: %w: on a read-only file system", s.dir, unix.EROFS)
 	}
 	if err := unix.Faccessat(fd, ".", unix.W_OK, 0); err != nil {
 		return fmt.Errorf("state dir %s: not writable: %w", s.dir, err)
 	}
-	if free := int64(st.Bavail) * st.Bsize; free < need {
-		return fmt.Errorf("state dir %s: %w: %d bytes free, a save needs about %d", s.dir, unix.ENOSPC, free, need)
+	if fsi.free < need {
+		return fmt.Errorf("state dir %s: %w: %d bytes free, a save needs about %d", s.dir, unix.ENOSPC, fsi.free, need)
 	}
-	if st.Files > 0 && st.Ffree == 0 {
+	if fsi.noInodes {
 		return fmt.Errorf("state dir %s: %w: no free inode", s.dir, unix.ENOSPC)
 	}
 	return nil
+}
+
+// fsInfo is what CheckRoom needs of statfs(2), whose fields differ by OS.
+type fsInfo struct {
+	readOnly bool
+	free     int64 // bytes available to tpmfs's user
+	noInodes bool
 }
