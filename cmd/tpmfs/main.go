@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -23,9 +21,6 @@ const (
 	exitFailure = 1
 	exitUsage   = 2 // bad command line or mount option
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version string
 
 // main needs no care for closed fds 0-2 (as when started by some init
 // systems): since Go 1.22 the runtime opens /dev/null on them before
@@ -162,17 +157,4 @@ func mount(cfg *mountopts.Config, mountpoint string, pipe *readyPipe) error {
 		return errors.New("stopped before the mount was ready")
 	}
 	return nil
-}
-
-func versionString() string {
-	v := version
-	if v == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			v = bi.Main.Version
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return fmt.Sprintf("tpmfs %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
