@@ -32,7 +32,7 @@ var Options = []Option{
 		Doc: "refuse every change (extend, seal, chmod, rm, opening `tpmrm0`) with EROFS; reading PCRs and unsealing still work"},
 	{Name: "rw", set: flag(func(c *Config) { c.ReadOnly = false }),
 		Doc: "allow changes, as the file modes say: the default, so it only undoes an earlier `ro`"},
-	{Name: "uid", Arg: "USER", Example: "0", Default: "the mounting user (root for fstab)",
+	{Name: "uid", Arg: "USER", Example: "0", Default: "the mounting user; root for fstab",
 		Doc: "owner, by number or name, of the fixed files (`info`, `random`, `pcrs/**`, `seal/`, `tpmrm0`)",
 		set: func(c *Config, env Env, val string) (err error) {
 			c.UID, err = parseID(val, env.LookupUser)
@@ -62,7 +62,7 @@ var Options = []Option{
 			c.StateDir, err = absPath(val)
 			return err
 		}},
-	{Name: "bank", Arg: "BANK", Example: "sha384", Default: "sha256 (sha1 on a TPM 1.2)",
+	{Name: "bank", Arg: "BANK", Example: "sha384", Default: "sha256; sha1 on a TPM 1.2",
 		Doc: "PCR bank that `pcrs/NN` shows: " + strings.Join(Banks, ", "),
 		set: func(c *Config, _ Env, val string) error {
 			b := strings.ToLower(val)

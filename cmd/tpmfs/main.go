@@ -61,7 +61,7 @@ func run(argv []string) int {
 	case err != nil:
 		return fail(err, exitUsage)
 	case inv.Help:
-		fmt.Print(usageText)
+		fmt.Print(usage())
 		return exitOK
 	case inv.Version:
 		fmt.Println(versionString())
