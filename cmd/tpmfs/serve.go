@@ -137,10 +137,11 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 		Options:     []string{"default_permissions"},
 	}
 	if logrus.IsLevelEnabled(logrus.TraceLevel) {
-		// Every FUSE request and reply, through the daemon's log: how
-		// round trips per operation are counted (tpmfs-bench).
+		// Every FUSE request and reply, through the daemon's log, with
+		// file contents removed: how round trips per operation are
+		// counted (tpmfs-bench).
 		mo.Debug = true
-		mo.Logger = log.New(logrus.StandardLogger().WriterLevel(logrus.TraceLevel), "fuse: ", 0)
+		mo.Logger = log.New(fuseTrace{}, "fuse: ", 0)
 	}
 	if cfg.ReadOnly {
 		mo.Options = append(mo.Options, "ro")
