@@ -23,6 +23,7 @@ type invocation struct {
 	Foreground         bool
 	LogLevel           logrus.Level
 	LogFormat          string // "text" or "json"
+	LogFile            string // --log-file; "" for stderr or syslog
 	Help, Version      bool
 }
 
@@ -44,6 +45,8 @@ var flags = []cliFlag{
 		Doc: "panic, fatal, error, warn, info, debug or trace (default info); `trace` adds every FUSE request, without file contents"},
 	{Names: []string{"log-format"}, Arg: "FORMAT", Example: "json",
 		Doc: "text or json (default text)"},
+	{Names: []string{"log-file"}, Arg: "PATH", Example: "/var/log/tpmfs.log",
+		Doc: "append the log to PATH (created mode 0600), in the foreground and in the background, instead of stderr or syslog; SIGHUP reopens it, as logrotate expects"},
 	{Names: []string{"version"}, Doc: "print the version and exit"},
 	{Names: []string{"h", "help"}, Doc: "print this help and exit"},
 }
@@ -134,6 +137,11 @@ func (inv *invocation) set(name, value string) error {
 			return usagef("--log-format %q: want text or json", value)
 		}
 		inv.LogFormat = value
+	case "log-file":
+		if value == "" {
+			return usagef("--log-file needs a path")
+		}
+		inv.LogFile = value
 	case "version":
 		inv.Version = true
 	case "h", "help":

@@ -33,10 +33,21 @@ func run(argv []string) int {
 	pipe, pipeErr := childPipe()
 	daemon := pipe != nil || pipeErr != nil
 	inv, err := parseArgs(argv)
+	// A process that serves the mount hardens itself before anything
+	// else; the parent that waits for a daemon serves nothing.
+	serving := err == nil && !inv.Help && !inv.Version && (daemon || inv.Foreground)
+	var hardenErr error
+	if serving {
+		hardenErr = hardenProcess()
+	}
+	var (
+		sink   logSink
+		logErr error
+	)
 	if err == nil {
-		setupLogging(inv.LogLevel, inv.LogFormat, daemon)
+		sink, logErr = setupLogging(inv.LogLevel, inv.LogFormat, inv.LogFile, daemon)
 	} else {
-		setupLogging(logrus.InfoLevel, "text", daemon)
+		sink, _ = setupLogging(logrus.InfoLevel, "text", "", daemon)
 	}
 	if pipeErr != nil {
 		logrus.Error(pipeErr) // no parent to tell
@@ -45,7 +56,9 @@ func run(argv []string) int {
 	// fail reports err where the user will see it and returns code.
 	fail := func(err error, code int) int {
 		if pipe != nil {
-			logrus.Error(err)
+			if !sink.stderr { // else the parent prints it; once is enough
+				logrus.Error(err)
+			}
 			if perr := pipe.fail(err); perr != nil {
 				logrus.Error(perr)
 			}
@@ -66,10 +79,21 @@ func run(argv []string) int {
 	case inv.Version:
 		fmt.Println(versionString())
 		return exitOK
+	case logErr != nil:
+		return fail(logErr, exitFailure)
+	case hardenErr != nil:
+		return fail(hardenErr, exitFailure)
+	}
+	if serving {
+		defer watchHangups(sink)()
 	}
 	cfg, mountpoint, err := configure(inv)
 	if err != nil {
 		return fail(err, exitUsage)
+	}
+	// Before any fork, so that the caller gets the reason at once.
+	if err := checkMountPoint(mountpoint); err != nil {
+		return fail(err, exitFailure)
 	}
 	if pipe == nil && !inv.Foreground {
 		// Options were checked above, so a typo fails before any fork.
@@ -144,6 +168,9 @@ func mount(cfg *mountopts.Config, mountpoint string, pipe *readyPipe) error {
 		}
 		if pipe != nil {
 			errs = append(errs, pipe.ready())
+			// The caller's stderr, kept until now so that it saw
+			// fusermount's and the kernel's reasons for a failure.
+			errs = append(errs, releaseStderr())
 		}
 		return errors.Join(errs...)
 	}

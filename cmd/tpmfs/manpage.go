@@ -60,14 +60,22 @@ func manPage() string {
 		`.PP`,
 		`Without`,
 		`.B \-f`,
-		`tpmfs returns once the mount is ready, or prints the error and exits`,
-		`non-zero with nothing mounted; from then on it logs to syslog.`,
-		`SIGINT and SIGTERM unmount cleanly, as`,
-		`.B umount`,
-		`.I MOUNTPOINT`,
-		`does. Under systemd (`+roffLit("NOTIFY_SOCKET")+` set) it sends`,
+		`tpmfs returns once the mount is ready, or prints the error (its own,`,
+		`and fusermount3's or the kernel's) and exits non-zero with nothing`,
+		`mounted; from then on it logs to syslog, or to`,
+		`.BR \-\-log\-file .`,
+		`Under systemd (`+roffLit("NOTIFY_SOCKET")+` set) it sends`,
 		`.B READY=1`,
 		`once the mount is ready.`,
+		`It refuses a mount point where something is mounted already, or where`,
+		`a FUSE daemon died (`+roffLit(`"Transport endpoint is not connected"`)+`), and says`,
+		`to unmount that first: a mount on top would hide it.`,
+		`.PP`,
+		`The daemon holds unsealed secrets in memory: it is not dumpable (no core`,
+		`dumps, no ptrace or`,
+		`.I /proc/PID/mem`,
+		`for other processes of its user), runs with umask 077, and no log level`,
+		`logs file contents.`,
 		`.PP`,
 		`.B mount \-t tpmfs`,
 		`runs`,
@@ -103,6 +111,7 @@ func manPage() string {
 		line(`.TP`, compatRoff(g), roffText(sentence(g.Why)))
 	}
 	line(strings.Split(strings.TrimSpace(treeRoff), "\n")...)
+	line(strings.Split(strings.TrimSpace(signalsRoff), "\n")...)
 	line(`.SH EXIT STATUS`)
 	for _, e := range exitStatus {
 		line(`.TP`, `.B `+e.Code, roffText(sentence(e.Doc)))
@@ -169,6 +178,26 @@ tools run side by side.
 Errors map to errno: bad input EINVAL, too large EFBIG, a failed policy
 EACCES, not allowed EPERM or EACCES, a read-only mount EROFS, a TPM that
 fails or does not answer EIO, with the TPM's response code in the log.
+`
+
+// signalsRoff says what signals do to a serving tpmfs.
+const signalsRoff = `
+.SH SIGNALS
+.TP
+.BR SIGINT ", " SIGTERM
+Unmount and exit, as
+.B umount
+.I MOUNTPOINT
+does; a second one, should unmounting hang, ends tpmfs at once.
+.TP
+.B SIGHUP
+Reopen the
+.B \-\-log\-file
+(after logrotate renamed it); without one, nothing but a log line.
+The mount stays.
+.TP
+.B SIGPIPE
+Ignored: a log reader that goes away does not end the daemon.
 `
 
 // filesRoff ends the page.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -62,6 +63,12 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	adaptMountOptions(mo, cfg, mountpoint)
 	server, err := gofs.Mount(mountpoint, root, mo)
 	if err != nil {
+		if msg := strings.TrimSpace(err.Error()); strings.HasPrefix(msg, "fusermount") {
+			// go-fuse has only the exit status; fusermount3 wrote its
+			// reason to stderr, which the caller has until the mount
+			// is ready.
+			return fmt.Errorf("mount %s: %s (fusermount3's message above says why)", mountpoint, msg)
+		}
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	log.WithField("banks", core.Info().Banks).Info("mounted")
