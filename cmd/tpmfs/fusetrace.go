@@ -27,7 +27,7 @@ var (
 	// Any other quoted text.
 	fuseQuoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"(?:\.\.\.)?`)
 	// Request and reply lines: rx 36: WRITE …, tx 36: …
-	fuseRequest = regexp.MustCompile(`\brx \d+: ([A-Z0-9_]+)\b`)
+	fuseRequest = regexp.MustCompile(`\brx \d+: (\S*)`)
 	fuseReply   = regexp.MustCompile(`\btx \d+:`)
 )
 

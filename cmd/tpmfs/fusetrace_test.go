@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -29,4 +30,34 @@ func TestRedactFUSE(t *testing.T) {
 			t.Errorf("redactFUSE(%s) keeps the secret", tt.in)
 		}
 	}
+}
+
+// FuzzRedactFUSE builds request and reply lines as go-fuse prints them,
+// around any payload, and checks that no quoted piece of it survives.
+func FuzzRedactFUSE(f *testing.F) {
+	f.Add("SECRETMARKER", "WRITE")
+	f.Add("a\"b\\c\x00", "READ")
+	f.Add("", "LOOKUP")
+	f.Fuzz(func(t *testing.T, payload, op string) {
+		// Request names are identifiers (go-fuse's opcode names).
+		if len(payload) < 3 || strings.Trim(op, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+			return
+		}
+		head := payload
+		dots := ""
+		if len(head) > 8 {
+			head, dots = head[:8], "..."
+		}
+		q := fmt.Sprintf("%q", head)
+		for _, line := range []string{
+			fmt.Sprintf("fuse: rx 36: WRITE n132 {Fh 1 [0 +%d) L 0 WRONLY}%s%s %db p1", len(payload), q, dots, len(payload)),
+			fmt.Sprintf("fuse: tx 46:     OK,  %db data %s%s", len(payload), q, dots),
+			fmt.Sprintf("fuse: rx 7: %s n2 {%s} p1", strings.ToUpper(op), q),
+		} {
+			got := redactFUSE(line)
+			if strings.Contains(got, q) && !fuseNamed[strings.ToUpper(op)] {
+				t.Fatalf("redactFUSE(%s) = %s keeps %s", line, got, q)
+			}
+		}
+	})
 }
