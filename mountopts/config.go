@@ -13,7 +13,11 @@ type Config struct {
 	TPM        source.Config // SOURCE parsed by source.Parse
 	AllowOther bool
 	ReadOnly   bool
-	UID, GID   uint32
+	NoExec     bool // noexec: honoured, unlike the other VFS flags
+	// DefaultPermissions: the option was given. tpmfs always sets it;
+	// a mount point /dev/fd/N that mount.fuse3 mounted must have had it.
+	DefaultPermissions bool
+	UID, GID           uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
 	StateDir                                  string     // absolute and clean

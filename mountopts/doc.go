@@ -10,4 +10,8 @@
 // Options that mount(8), mount.fuse3 and fstab add for their own use are
 // accepted and recorded in Config.Ignored; anything else unknown is an
 // error naming the option.
+//
+// The tables Options, Ignored, Refused and Sources are the whole of what
+// is accepted, with its documentation: tpmfs --help and the man page are
+// rendered from them, so they cannot disagree with the parser.
 package mountopts

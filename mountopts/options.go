@@ -9,114 +9,185 @@ import (
 	"tpmfs/tpmcore/pcrsel"
 )
 
-// flagOptions take no value.
-var flagOptions = map[string]func(*Config){
-	"allow_other": func(c *Config) { c.AllowOther = true },
-	"ro":          func(c *Config) { c.ReadOnly = true },
-	"rw":          func(c *Config) { c.ReadOnly = false },
+// Option is one -o option: how it is written, what it does, and how it is
+// parsed. Options is the one table the parser, tpmfs --help and the man
+// page are built from; an option without Doc fails the documentation
+// tests.
+//
+// Doc and Default are plain sentences; text in `backquotes` is literal
+// (bold in the man page).
+type Option struct {
+	Name    string // as written before '='
+	Arg     string // placeholder of the value ("MODE"); "" for a flag, which takes none
+	Default string // the default, as documented; "" when there is nothing to say
+	Doc     string // what the option does
+	Example string // a valid value, for the documentation tests; "" for a flag
+
+	set func(c *Config, env Env, val string) error
 }
 
-// valueOptions take key=value; they get the value and the whole option
-// for error messages.
-var valueOptions = map[string]func(c *Config, env Env, val string) error{
-	"uid": func(c *Config, env Env, val string) (err error) {
-		c.UID, err = parseID(val, env.LookupUser)
-		return err
-	},
-	"gid": func(c *Config, env Env, val string) (err error) {
-		c.GID, err = parseID(val, env.LookupGroup)
-		return err
-	},
-	"pcr_mode":    modeSetter(func(c *Config) *uint32 { return &c.PCRMode }),
-	"random_mode": modeSetter(func(c *Config) *uint32 { return &c.RandomMode }),
-	"seal_mode":   modeSetter(func(c *Config) *uint32 { return &c.SealMode }),
-	"device_mode": modeSetter(func(c *Config) *uint32 { return &c.DeviceMode }),
-	"state": func(c *Config, _ Env, val string) (err error) {
-		c.StateDir, err = absPath(val)
-		return err
-	},
-	"bank": func(c *Config, _ Env, val string) error {
-		b, ok := pcrsel.BankByName(val)
-		if !ok {
-			return fmt.Errorf("%w (want %s)", ErrInvalidBank, bankNames())
-		}
-		c.Bank = b.Name
-		return nil
-	},
-	"srk_auth": func(c *Config, _ Env, val string) error {
-		if val == "well-known" {
-			c.SRKAuth = SRKAuth{WellKnown: true}
-			return nil
-		}
-		path, ok := strings.CutPrefix(val, "file:")
-		if !ok {
-			return ErrInvalidSRK
-		}
-		file, err := absPath(path)
-		if err != nil {
+// Options lists every option tpmfs acts on, in the order documented.
+var Options = []Option{
+	{Name: "allow_other", set: flag(func(c *Config) { c.AllowOther = true }),
+		Doc: "let other users in; the file modes then decide what each may do (`default_permissions` is always on)"},
+	{Name: "ro", set: flag(func(c *Config) { c.ReadOnly = true }),
+		Doc: "refuse every change (extend, seal, chmod, rm, opening `tpmrm0`) with EROFS; reading PCRs and unsealing still work"},
+	{Name: "rw", set: flag(func(c *Config) { c.ReadOnly = false }),
+		Doc: "allow changes, as the file modes say: the default, so it only undoes an earlier `ro`"},
+	{Name: "uid", Arg: "USER", Example: "0", Default: "the mounting user; root for fstab",
+		Doc: "owner, by number or name, of the fixed files (`info`, `random`, `pcrs/**`, `seal/`, `tpmrm0`)",
+		set: func(c *Config, env Env, val string) (err error) {
+			c.UID, err = parseID(val, env.LookupUser)
 			return err
-		}
-		c.SRKAuth = SRKAuth{File: file}
-		return nil
-	},
-	"seal_quota": func(c *Config, _ Env, val string) (err error) {
-		c.SealQuota, err = parseSealQuota(val)
-		return err
-	},
-	"rm_policy": func(c *Config, _ Env, val string) error {
-		for _, p := range RMPolicies {
-			if val == p {
-				c.RMPolicy = p
+		}},
+	{Name: "gid", Arg: "GROUP", Example: "0", Default: "the mounting user's group",
+		Doc: "group, by number or name, of the fixed files",
+		set: func(c *Config, env Env, val string) (err error) {
+			c.GID, err = parseID(val, env.LookupGroup)
+			return err
+		}},
+	{Name: "pcr_mode", Arg: "MODE", Example: "0664", Default: "0644",
+		Doc: "octal mode of `pcrs/**`: read for all, extend for the owner",
+		set: modeSetter(func(c *Config) *uint32 { return &c.PCRMode })},
+	{Name: "random_mode", Arg: "MODE", Example: "0440", Default: "0444",
+		Doc: "octal mode of `random`",
+		set: modeSetter(func(c *Config) *uint32 { return &c.RandomMode })},
+	{Name: "seal_mode", Arg: "MODE", Example: "1777", Default: "0755",
+		Doc: "octal mode of `seal/`; `1777` lets every user keep their own sealed objects",
+		set: modeSetter(func(c *Config) *uint32 { return &c.SealMode })},
+	{Name: "device_mode", Arg: "MODE", Example: "0660", Default: "0600",
+		Doc: "octal mode of `tpmrm0`, the raw command channel",
+		set: modeSetter(func(c *Config) *uint32 { return &c.DeviceMode })},
+	{Name: "state", Arg: "DIR", Example: "/var/lib/tpmfs", Default: "`/var/lib/tpmfs` for root, else `$XDG_STATE_HOME/tpmfs`",
+		Doc: "absolute path of the directory where sealed objects are kept",
+		set: func(c *Config, _ Env, val string) (err error) {
+			c.StateDir, err = absPath(val)
+			return err
+		}},
+	{Name: "bank", Arg: "BANK", Example: "sha384", Default: "sha256; sha1 on a TPM 1.2",
+		Doc: "PCR bank that `pcrs/NN` shows: " + bankNames(),
+		set: func(c *Config, _ Env, val string) error {
+			b, ok := pcrsel.BankByName(val)
+			if !ok {
+				return fmt.Errorf("%w (want %s)", ErrInvalidBank, bankNames())
+			}
+			c.Bank = b.Name
+			return nil
+		}},
+	{Name: "srk_auth", Arg: "well-known|file:PATH", Example: "file:/etc/tpmfs/srk", Default: "well-known",
+		Doc: "secret of the storage hierarchy: `well-known` (empty on TPM 2.0; 20 zero bytes on TPM 1.2, as TrouSerS' `-z`) or the contents of the file PATH",
+		set: func(c *Config, _ Env, val string) error {
+			if val == "well-known" {
+				c.SRKAuth = SRKAuth{WellKnown: true}
 				return nil
 			}
-		}
-		return ErrInvalidPolicy
-	},
-	"rm_quota": func(c *Config, _ Env, val string) error {
-		parts := strings.Split(val, ":")
-		if len(parts) != 3 {
-			return ErrInvalidQuota
-		}
-		var n [3]int
-		for i, p := range parts {
-			v, err := strconv.ParseUint(p, 10, 32)
-			if err != nil || !isDigits(p) || v > maxQuota {
+			path, ok := strings.CutPrefix(val, "file:")
+			if !ok {
+				return ErrInvalidSRK
+			}
+			file, err := absPath(path)
+			if err != nil {
+				return err
+			}
+			c.SRKAuth = SRKAuth{File: file}
+			return nil
+		}},
+	{Name: "seal_quota", Arg: "OBJECTS:BYTES", Example: "16:1M", Default: "64:16M",
+		Doc: "sealed objects and bytes of secrets each user but root may keep, and bytes they may hold unsaved in open files (BYTES may end in K, M or G); past it EDQUOT; `none`: no limit",
+		set: func(c *Config, _ Env, val string) (err error) {
+			c.SealQuota, err = parseSealQuota(val)
+			return err
+		}},
+	{Name: "rm_policy", Arg: "LEVEL", Example: "strict", Default: DefaultRMPolicy,
+		Doc: "what users other than root and `uid=` may send through `tpmrm0`: `standard` (nothing that changes or denies the TPM for others), `strict` (no NV writes or self tests either) or `open` (anything)",
+		set: func(c *Config, _ Env, val string) error {
+			for _, p := range RMPolicies {
+				if val == p {
+					c.RMPolicy = p
+					return nil
+				}
+			}
+			return ErrInvalidPolicy
+		}},
+	{Name: "rm_quota", Arg: "OBJECTS:SESSIONS:OPENS", Example: "32:8:4", Default: "16:4:8",
+		Doc: "transient objects, sessions (saved ones too) and open `tpmrm0` files each user other than root and `uid=` may hold; past it the TPM's own out-of-memory codes, or EMFILE at open",
+		set: func(c *Config, _ Env, val string) error {
+			parts := strings.Split(val, ":")
+			if len(parts) != 3 {
 				return ErrInvalidQuota
 			}
-			n[i] = int(v)
-		}
-		c.RMQuota = RMQuota{Objects: n[0], Sessions: n[1], Opens: n[2]}
-		return nil
-	},
-	"fsname":  func(c *Config, _ Env, val string) error { c.FSName = val; return nil },
-	"subtype": func(c *Config, _ Env, val string) error { c.Subtype = val; return nil },
+			var n [3]int
+			for i, p := range parts {
+				v, err := strconv.ParseUint(p, 10, 32)
+				if err != nil || !isDigits(p) || v > maxQuota {
+					return ErrInvalidQuota
+				}
+				n[i] = int(v)
+			}
+			c.RMQuota = RMQuota{Objects: n[0], Sessions: n[1], Opens: n[2]}
+			return nil
+		}},
+	{Name: "noexec", set: flag(func(c *Config) { c.NoExec = true }),
+		Doc: "forbid executing files from the mount (the mount is always `nosuid,nodev`)"},
+	{Name: "exec", set: flag(func(c *Config) { c.NoExec = false }),
+		Doc: "the default: undoes an earlier `noexec`"},
+	{Name: "default_permissions", set: flag(func(c *Config) { c.DefaultPermissions = true }),
+		Doc: "the kernel checks every access against the file modes; always on, and required in the options of a mount that mount.fuse3 made itself (`drop_privileges`, mount point `/dev/fd/N`)"},
+	{Name: "fsname", Arg: "NAME", Example: "tpm0", Default: "SOURCE",
+		Doc: "name of the mount in the mount table",
+		set: func(c *Config, _ Env, val string) error { c.FSName = val; return nil }},
+	{Name: "subtype", Arg: "NAME", Example: "tpm", Default: DefaultSubtype,
+		Doc: "type shown as fuse.NAME in the mount table",
+		set: func(c *Config, _ Env, val string) error { c.Subtype = val; return nil }},
 }
 
-// ignoredOptions are accepted for fstab and mount(8) compatibility and
-// have no effect: mount(8)'s own options (auto, user, _netdev, ...), the
-// VFS flags that mount.fuse3 passes on (it always adds dev and suid) and
-// that say nothing to a TPM tree, and default_permissions, which tpmfs
-// always sets.
-var ignoredOptions = map[string]bool{
-	"defaults": true, "default_permissions": true,
-	"auto": true, "noauto": true, "nofail": true, "_netdev": true,
-	"user": true, "users": true, "nouser": true, "owner": true, "group": true,
-	"dev": true, "nodev": true, "suid": true, "nosuid": true,
-	"exec": true, "noexec": true, "async": true,
-	"atime": true, "noatime": true, "diratime": true, "nodiratime": true,
-	"relatime": true, "norelatime": true, "strictatime": true,
-	"nostrictatime": true, "lazytime": true, "nolazytime": true,
-	"silent": true, "loud": true,
+// Compat is a group of options that tpmfs accepts and ignores, for fstab,
+// mount(8) and mount.fuse3, with the reason they change nothing.
+type Compat struct {
+	Names []string // exact names; with Prefix, the start of a name
+	// Prefix: each name is a prefix ("x-") that any option may extend.
+	Prefix bool
+	Why    string
 }
 
-// ignoredPrefixes: userspace options of fstab and libmount (x-systemd.*,
-// x-gvfs-*, X-mount.*, comment=) and user=NAME, which libmount records
-// for user mounts.
-var ignoredPrefixes = []string{"x-", "X-", "comment=", "user="}
+// Ignored lists the options accepted and recorded in Config.Ignored,
+// without any effect on the mount.
+var Ignored = []Compat{
+	{Names: []string{"defaults"}, Why: "fstab's placeholder for no options"},
+	{Names: []string{"auto", "noauto", "nofail", "_netdev", "user", "users", "nouser", "owner", "group"},
+		Why: "read by mount(8) and systemd when they decide whether and when to mount"},
+	{Names: []string{"dev", "nodev", "suid", "nosuid"},
+		Why: "the mount is always `nodev,nosuid`, whatever mount.fuse3 adds (it adds `dev,suid`)"},
+	{Names: []string{"async"}, Why: "every change reaches the TPM or the state directory before the call returns"},
+	{Names: []string{"atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime"},
+		Why: "access times are not kept"},
+	{Names: []string{"silent", "loud"}, Why: "kernel message verbosity, which FUSE does not use"},
+	{Names: []string{"x-", "X-", "comment="}, Prefix: true,
+		Why: "userspace options of fstab, systemd and libmount (`x-systemd.*`, `X-mount.*`)"},
+	{Names: []string{"user="}, Prefix: true, Why: "recorded by libmount for a user's mount"},
+}
 
-// rejected are options a user may try that tpmfs cannot honour; they get
+// Refused lists options a user may try that tpmfs cannot honour; they get
 // a clearer error than "unknown".
-var rejected = map[string]bool{"remount": true, "loop": true, "sync": true, "dirsync": true}
+var Refused = []Compat{
+	{Names: []string{"remount"}, Why: "a mount's options are fixed: unmount and mount again"},
+	{Names: []string{"loop"}, Why: "SOURCE names a TPM, not a file"},
+	{Names: []string{"sync", "dirsync"}, Why: "a secret is sealed when its file is closed, not at each write(2)"},
+}
+
+// byName indexes Options.
+var byName = func() map[string]*Option {
+	m := make(map[string]*Option, len(Options))
+	for i := range Options {
+		m[Options[i].Name] = &Options[i]
+	}
+	return m
+}()
+
+// flag adapts a setter that takes no value.
+func flag(set func(*Config)) func(*Config, Env, string) error {
+	return func(c *Config, _ Env, _ string) error { set(c); return nil }
+}
 
 // apply parses one option into c.
 func (c *Config) apply(env Env, opt string) error {
@@ -124,30 +195,39 @@ func (c *Config) apply(env Env, opt string) error {
 		return fmt.Errorf("%q: %w", opt, ErrInvalidChar)
 	}
 	key, val, hasVal := strings.Cut(opt, "=")
-	if set, ok := flagOptions[key]; ok {
-		if hasVal {
+	if o, ok := byName[key]; ok {
+		switch {
+		case o.Arg == "" && hasVal:
 			return fmt.Errorf("%s: %w", opt, ErrTakesNoValue)
-		}
-		set(c)
-		return nil
-	}
-	if set, ok := valueOptions[key]; ok {
-		if val == "" {
+		case o.Arg != "" && val == "":
 			return fmt.Errorf("%s: %w", opt, ErrNeedsValue)
 		}
-		if err := set(c, env, val); err != nil {
+		if err := o.set(c, env, val); err != nil {
 			return fmt.Errorf("%s: %w", opt, err)
 		}
 		return nil
 	}
-	if ignoredOptions[opt] || hasAnyPrefix(opt, ignoredPrefixes) {
+	if matches(Ignored, opt) {
 		c.Ignored = append(c.Ignored, opt)
 		return nil
 	}
-	if rejected[key] {
+	if matches(Refused, key) {
 		return fmt.Errorf("mount option %q: %w by tpmfs", opt, ErrUnsupported)
 	}
 	return fmt.Errorf("%w %q", ErrUnknownOption, opt)
+}
+
+// matches reports whether opt is one of the groups' names, or starts with
+// one of their prefixes.
+func matches(groups []Compat, opt string) bool {
+	for _, g := range groups {
+		for _, n := range g.Names {
+			if opt == n || g.Prefix && strings.HasPrefix(opt, n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func modeSetter(field func(*Config) *uint32) func(*Config, Env, string) error {
@@ -196,12 +276,3 @@ func isDigits(s string) bool {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}

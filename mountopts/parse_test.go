@@ -41,6 +41,8 @@ func TestParseAccepts(t *testing.T) {
 		{name: "ro", opts: []string{"ro"}, want: func(c *Config) { c.ReadOnly = true }},
 		{name: "ro then rw", opts: []string{"ro,rw"}, want: func(*Config) {}},
 		{name: "rw then ro across -o", opts: []string{"rw", "ro"}, want: func(c *Config) { c.ReadOnly = true }},
+		{name: "noexec", opts: []string{"noexec"}, want: func(c *Config) { c.NoExec = true }},
+		{name: "noexec then exec", opts: []string{"noexec", "exec"}, want: func(*Config) {}},
 		{name: "numeric ids", opts: []string{"uid=0,gid=42"}, want: func(c *Config) { c.UID, c.GID = 0, 42 }},
 		{name: "named ids", opts: []string{"uid=tss,gid=tss"}, want: func(c *Config) { c.UID, c.GID = 107, 113 }},
 		{name: "largest valid id", opts: []string{"uid=4294967294"}, want: func(c *Config) { c.UID = 1<<32 - 2 }},
@@ -73,14 +75,16 @@ func TestParseAccepts(t *testing.T) {
 			name: "fstab compatibility",
 			opts: []string{"defaults,rw,nofail,noauto,auto,_netdev,user,users,nouser,dev,nodev,suid,nosuid,exec,noexec"},
 			want: func(c *Config) {
-				c.Ignored = []string{"defaults", "nofail", "noauto", "auto", "_netdev", "user", "users", "nouser", "dev", "nodev", "suid", "nosuid", "exec", "noexec"}
+				c.NoExec = true
+				c.Ignored = []string{"defaults", "nofail", "noauto", "auto", "_netdev", "user", "users", "nouser", "dev", "nodev", "suid", "nosuid"}
 			},
 		},
 		{
 			name: "mount(8) and systemd extras",
 			opts: []string{"x-systemd.automount,x-systemd.device-timeout=5s,x-gvfs-show,X-mount.mkdir=0755,comment=a=b,user=alice,default_permissions,noatime,relatime,lazytime,async"},
 			want: func(c *Config) {
-				c.Ignored = []string{"x-systemd.automount", "x-systemd.device-timeout=5s", "x-gvfs-show", "X-mount.mkdir=0755", "comment=a=b", "user=alice", "default_permissions", "noatime", "relatime", "lazytime", "async"}
+				c.DefaultPermissions = true
+				c.Ignored = []string{"x-systemd.automount", "x-systemd.device-timeout=5s", "x-gvfs-show", "X-mount.mkdir=0755", "comment=a=b", "user=alice", "noatime", "relatime", "lazytime", "async"}
 			},
 		},
 		{
@@ -139,6 +143,7 @@ func TestParseRejects(t *testing.T) {
 		{opts: []string{"uid=broken"}, wantErr: ErrInvalidID, wantMsg: "uid=broken"},
 		{opts: []string{"allow_other=1"}, wantErr: ErrTakesNoValue, wantMsg: "allow_other=1: takes no value"},
 		{opts: []string{"ro="}, wantErr: ErrTakesNoValue, wantMsg: "ro="},
+		{opts: []string{"noexec=1"}, wantErr: ErrTakesNoValue, wantMsg: "noexec=1"},
 		{opts: []string{"state=relative/dir"}, wantErr: ErrNotAbsolute, wantMsg: "state=relative/dir"},
 		{opts: []string{"bank=md5"}, wantErr: ErrInvalidBank, wantMsg: "bank=md5"},
 		{opts: []string{"srk_auth=hunter2"}, wantErr: ErrInvalidSRK, wantMsg: "srk_auth=hunter2"},

@@ -75,13 +75,19 @@ type mount struct {
 // shows in the mount table. Cleanup unmounts and stops it.
 func mountTPM(t *testing.T, source string, opts ...string) *mount {
 	t.Helper()
+	return mountTPMFlags(t, []string{"--log-level", "debug"}, source, opts...)
+}
+
+// mountTPMFlags is mountTPM with other flags than --log-level debug.
+func mountTPMFlags(t *testing.T, flags []string, source string, opts ...string) *mount {
+	t.Helper()
 	require(t)
 	m := &mount{Dir: t.TempDir(), stderr: &lockedWriter{}, done: make(chan struct{})}
 	// A state directory of the test's own, never the system's
 	// /var/lib/tpmfs (whose lock a real mount may hold); a state= in
 	// opts comes later and wins.
 	opts = append([]string{"state=" + t.TempDir()}, opts...)
-	args := []string{"-f", "--log-level", "debug", source, m.Dir, "-o", strings.Join(opts, ",")}
+	args := append(append([]string{"-f"}, flags...), source, m.Dir, "-o", strings.Join(opts, ","))
 	m.cmd = exec.Command(tpmfsBin, args...)
 	m.cmd.Stdout = os.Stderr
 	m.cmd.Stderr = m.stderr

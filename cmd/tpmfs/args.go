@@ -23,18 +23,44 @@ type invocation struct {
 	Foreground         bool
 	LogLevel           logrus.Level
 	LogFormat          string // "text" or "json"
+	LogFile            string // --log-file; "" for stderr or syslog
 	Help, Version      bool
 }
 
-// flagTakesValue lists the flags by name (without dashes): true if the
-// flag takes a value.
-var flagTakesValue = map[string]bool{
-	"f": false, "foreground": false,
-	"o":         true,
-	"log-level": true, "log-format": true,
-	"version": false,
-	"h":       false, "help": false,
+// cliFlag is one command-line flag. flags is the one table that
+// parseArgs, --help and the man page are built from.
+type cliFlag struct {
+	Names   []string // without dashes; one letter is written -x, longer --name
+	Arg     string   // placeholder of the value; "" for a flag that takes none
+	Example string   // a valid value, for the documentation tests
+	Doc     string   // `backquotes` mark literal text
 }
+
+var flags = []cliFlag{
+	{Names: []string{"f", "foreground"},
+		Doc: "stay in the foreground and log to stderr; the default is to return once the mount is ready (or failed, with the error) and go on in the background"},
+	{Names: []string{"o"}, Arg: "OPTIONS", Example: "ro",
+		Doc: "comma-separated mount options (below); repeatable, and accepted after SOURCE and MOUNTPOINT too, where mount.fuse3 puts them"},
+	{Names: []string{"log-level"}, Arg: "LEVEL", Example: "debug",
+		Doc: "panic, fatal, error, warn, info, debug or trace (default info); `trace` adds every FUSE request, without file contents"},
+	{Names: []string{"log-format"}, Arg: "FORMAT", Example: "json",
+		Doc: "text or json (default text)"},
+	{Names: []string{"log-file"}, Arg: "PATH", Example: "/var/log/tpmfs.log",
+		Doc: "append the log to PATH (created mode 0600), in the foreground and in the background, instead of stderr or syslog; SIGHUP reopens it, as logrotate expects"},
+	{Names: []string{"version"}, Doc: "print the version and exit"},
+	{Names: []string{"h", "help"}, Doc: "print this help and exit"},
+}
+
+// flagTakesValue maps each flag name to whether it takes a value.
+var flagTakesValue = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		for _, n := range f.Names {
+			m[n] = f.Arg != ""
+		}
+	}
+	return m
+}()
 
 // parseArgs parses the arguments after the program name. Flags may come
 // before, between or after SOURCE and MOUNTPOINT, since mount.fuse3 calls
@@ -111,6 +137,11 @@ func (inv *invocation) set(name, value string) error {
 			return usagef("--log-format %q: want text or json", value)
 		}
 		inv.LogFormat = value
+	case "log-file":
+		if value == "" {
+			return usagef("--log-file needs a path")
+		}
+		inv.LogFile = value
 	case "version":
 		inv.Version = true
 	case "h", "help":
@@ -118,66 +149,3 @@ func (inv *invocation) set(name, value string) error {
 	}
 	return nil
 }
-
-const usageText = `Usage: tpmfs [flags] SOURCE MOUNTPOINT [-o OPTIONS]
-
-Mounts a TPM at MOUNTPOINT as a tree of files (info, random, pcrs/,
-seal/, tpmrm0).
-
-SOURCE, in the TCTI syntax of tpm2-tools:
-  auto                            /dev/tpmrm0 if present, else /dev/tpm0
-  /dev/tpmrm0, device:/dev/tpm0   kernel character device
-  swtpm:host=127.0.0.1,port=2321  swtpm socket over TCP (these are the defaults)
-  swtpm:path=/run/swtpm/sock      swtpm socket over a Unix socket
-  sim:, sim:state=DIR             in-process simulator: for trying out only,
-                                  never for secrets
-
-Flags (also accepted after SOURCE and MOUNTPOINT):
-  -f, --foreground       stay in the foreground; the default is to return
-                         once mounted and go on in the background
-  -o OPTIONS             comma-separated mount options, repeatable
-      --log-level LEVEL  panic, fatal, error, warn, info, debug or trace
-                         (default info)
-      --log-format FMT   text or json (default text); in the background,
-                         logs go to syslog
-      --version          print the version and exit
-  -h, --help             print this help and exit
-
-Mount options (a later one overrides an earlier one):
-  allow_other            let other users in; the file modes decide
-  ro                     refuse every write with EROFS (rw: the default)
-  uid=USER, gid=GROUP    owner of the files, number or name
-                         (default: the mounting user, root for fstab)
-  pcr_mode=MODE          octal mode of pcrs/** (default 0644)
-  random_mode=MODE       mode of random (default 0444)
-  seal_mode=MODE         mode of seal/ (default 0755; 1777 lets every
-                         user seal their own secrets)
-  device_mode=MODE       mode of the raw device tpmrm0 (default 0600)
-  rm_policy=LEVEL        what users other than root and uid= may send
-                         through tpmrm0: standard (the default: nothing
-                         that changes or denies the TPM for others),
-                         strict (no NV writes or self tests either), open
-  rm_quota=O:S:N         transient objects, sessions and open tpmrm0
-                         files each such user may hold (default 16:4:8)
-  state=DIR              where sealed objects are kept (default
-                         /var/lib/tpmfs for root, else
-                         $XDG_STATE_HOME/tpmfs)
-  bank=BANK              bank of pcrs/NN: sha1, sha256, sha384, sha512,
-                         sm3_256 (default sha256; sha1 on TPM 1.2)
-  srk_auth=well-known|file:PATH
-                         secret of the storage hierarchy (default
-                         well-known)
-  fsname=NAME            name in the mount table (default SOURCE)
-  subtype=NAME           type shown as fuse.NAME (default tpmfs)
-  Accepted and ignored, for fstab: defaults, rw, nofail, auto, noauto,
-  _netdev, user, users, nouser, [no]dev, [no]suid, [no]exec, x-systemd.*,
-  x-*, comment=, default_permissions (always on), atime options.
-
-Examples:
-  tpmfs -o allow_other,seal_mode=1777 /dev/tpmrm0 /run/tpm
-  mount -t fuse.tpmfs auto /run/tpm -o allow_other
-  /etc/fstab:  auto  /run/tpm  fuse.tpmfs  allow_other,nofail  0 0
-
-Exit status: 0 once mounted (or unmounted cleanly with -f), 1 on failure,
-2 on a bad command line or mount option.
-`

@@ -51,8 +51,11 @@ func daemonize(ctx context.Context, argv []string, mountpoint string) error {
 }
 
 // childCommand prepares the daemon child: same arguments, its own session
-// (no controlling terminal, no SIGHUP from one), stdin, stdout and stderr
-// on /dev/null, and w as an extra fd named in daemonEnv. A mountpoint
+// (no controlling terminal, no SIGHUP from one), stdin and stdout on
+// /dev/null, and w as an extra fd named in daemonEnv. It keeps the
+// caller's stderr until the mount is ready (then it points fd 2 at
+// /dev/null): what fusermount3 and the child say about a failed start
+// reaches the caller as it would in the foreground. A mountpoint
 // /dev/fd/N, which mount.fuse3's drop_privileges passes (an open, already
 // mounted /dev/fuse), keeps fd N at its number, so the pipe goes above.
 func childCommand(exe string, argv []string, mountpoint string, w *os.File) *exec.Cmd {
@@ -68,6 +71,7 @@ func childCommand(exe string, argv []string, mountpoint string, w *os.File) *exe
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), daemonEnv+"="+strconv.Itoa(pipeFD))
 	cmd.ExtraFiles = append(extra, w)
+	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd
 }

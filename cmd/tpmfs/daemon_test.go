@@ -117,9 +117,9 @@ func TestReadyPipeReportsOnce(t *testing.T) {
 }
 
 // TestChildCommandFds runs a shell as the daemon child would run: the
-// report pipe must be at the fd daemonEnv names, stdin/stdout/stderr on
-// /dev/null, the session its own, and a /dev/fd/N mount point's fd N
-// passed on at the same number.
+// report pipe must be at the fd daemonEnv names, stdin and stdout on
+// /dev/null, stderr the caller's, the session its own, and a /dev/fd/N
+// mount point's fd N passed on at the same number.
 func TestChildCommandFds(t *testing.T) {
 	// fd N: a pipe whose write end the parent holds at a number above the
 	// default extra fd, as mount.fuse3 would (it holds /dev/fuse there).
@@ -143,9 +143,10 @@ func TestChildCommandFds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cmd := childCommand("/bin/sh", []string{"-c", script}, fmt.Sprintf("/dev/fd/%d", n), w)
+	// bash, not sh: dash redirects only fds 0-9, and N+1 may be 10.
+	cmd := childCommand("/bin/bash", []string{"-c", script}, fmt.Sprintf("/dev/fd/%d", n), w)
 	if err := cmd.Start(); err != nil {
-		swtpmtest.SkipOrFail(t, "no /bin/sh: %v", err)
+		swtpmtest.SkipOrFail(t, "no /bin/bash: %v", err)
 	}
 	w.Close()
 	fuseW.Close()
@@ -159,10 +160,13 @@ func TestChildCommandFds(t *testing.T) {
 		t.Fatalf("child reported %q, want ready and two lines", out)
 	}
 	fields := strings.Fields(lines[1])
-	for i, f := range fields[:3] {
+	for i, f := range fields[:2] {
 		if f != "/dev/null" {
 			t.Errorf("child fd %d is %q, want /dev/null", i, f)
 		}
+	}
+	if ours, _ := os.Readlink("/proc/self/fd/2"); fields[2] != ours {
+		t.Errorf("child stderr is %q, want the caller's %q", fields[2], ours)
 	}
 	if sid := fields[3]; sid != strings.TrimSpace(lines[2]) {
 		t.Errorf("child session %s, want its own (pid %s)", sid, lines[2])

@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -24,9 +22,6 @@ const (
 	exitUsage   = 2 // bad command line or mount option
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version string
-
 // main needs no care for closed fds 0-2 (as when started by some init
 // systems): since Go 1.22 the runtime opens /dev/null on them before
 // main, so no file tpmfs opens can land there. TestClosedStdFds checks.
@@ -38,10 +33,21 @@ func run(argv []string) int {
 	pipe, pipeErr := childPipe()
 	daemon := pipe != nil || pipeErr != nil
 	inv, err := parseArgs(argv)
+	// A process that serves the mount hardens itself before anything
+	// else; the parent that waits for a daemon serves nothing.
+	serving := err == nil && !inv.Help && !inv.Version && (daemon || inv.Foreground)
+	var hardenErr error
+	if serving {
+		hardenErr = hardenProcess()
+	}
+	var (
+		sink   logSink
+		logErr error
+	)
 	if err == nil {
-		setupLogging(inv.LogLevel, inv.LogFormat, daemon)
+		sink, logErr = setupLogging(inv.LogLevel, inv.LogFormat, inv.LogFile, daemon)
 	} else {
-		setupLogging(logrus.InfoLevel, "text", daemon)
+		sink, _ = setupLogging(logrus.InfoLevel, "text", "", daemon)
 	}
 	if pipeErr != nil {
 		logrus.Error(pipeErr) // no parent to tell
@@ -50,7 +56,9 @@ func run(argv []string) int {
 	// fail reports err where the user will see it and returns code.
 	fail := func(err error, code int) int {
 		if pipe != nil {
-			logrus.Error(err)
+			if !sink.stderr { // else the parent prints it; once is enough
+				logrus.Error(err)
+			}
 			if perr := pipe.fail(err); perr != nil {
 				logrus.Error(perr)
 			}
@@ -66,15 +74,26 @@ func run(argv []string) int {
 	case err != nil:
 		return fail(err, exitUsage)
 	case inv.Help:
-		fmt.Print(usageText)
+		fmt.Print(usage())
 		return exitOK
 	case inv.Version:
 		fmt.Println(versionString())
 		return exitOK
+	case logErr != nil:
+		return fail(logErr, exitFailure)
+	case hardenErr != nil:
+		return fail(hardenErr, exitFailure)
+	}
+	if serving {
+		defer watchHangups(sink)()
 	}
 	cfg, mountpoint, err := configure(inv)
 	if err != nil {
 		return fail(err, exitUsage)
+	}
+	// Before any fork, so that the caller gets the reason at once.
+	if err := checkMountPoint(mountpoint); err != nil {
+		return fail(err, exitFailure)
 	}
 	if pipe == nil && !inv.Foreground {
 		// Options were checked above, so a typo fails before any fork.
@@ -149,6 +168,9 @@ func mount(cfg *mountopts.Config, mountpoint string, pipe *readyPipe) error {
 		}
 		if pipe != nil {
 			errs = append(errs, pipe.ready())
+			// The caller's stderr, kept until now so that it saw
+			// fusermount's and the kernel's reasons for a failure.
+			errs = append(errs, releaseStderr())
 		}
 		return errors.Join(errs...)
 	}
@@ -162,17 +184,4 @@ func mount(cfg *mountopts.Config, mountpoint string, pipe *readyPipe) error {
 		return errors.New("stopped before the mount was ready")
 	}
 	return nil
-}
-
-func versionString() string {
-	v := version
-	if v == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			v = bi.Main.Version
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return fmt.Sprintf("tpmfs %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

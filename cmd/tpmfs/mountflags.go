@@ -1,7 +1,6 @@
 package main
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -29,7 +28,7 @@ func fuseFD(mountpoint string) (int, bool) {
 // see the options of a mount it did not make, but mount.fuse3 mounts
 // with the same -o list it passes on, so the list must name the option.
 func checkPremounted(cfg *mountopts.Config, mountpoint string) error {
-	if _, ok := fuseFD(mountpoint); !ok || slices.Contains(cfg.Ignored, "default_permissions") {
+	if _, ok := fuseFD(mountpoint); !ok || cfg.DefaultPermissions {
 		return nil
 	}
 	return usagef("mount point %s was mounted by the caller without default_permissions, "+
@@ -44,16 +43,7 @@ func adaptMountOptions(o *gofs.Options, cfg *mountopts.Config, mountpoint string
 	if _, ok := fuseFD(mountpoint); ok {
 		o.DirectMount = false
 	}
-	noexec := false
-	for _, opt := range cfg.Ignored { // the last of exec and noexec wins
-		switch opt {
-		case "noexec":
-			noexec = true
-		case "exec":
-			noexec = false
-		}
-	}
-	if noexec {
+	if cfg.NoExec {
 		o.Options = append(o.Options, "noexec")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -85,6 +86,12 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	adaptMountOptions(mo, cfg, mountpoint)
 	server, err := gofs.Mount(mountpoint, root, mo)
 	if err != nil {
+		if msg := strings.TrimSpace(err.Error()); strings.HasPrefix(msg, "fusermount") {
+			// go-fuse has only the exit status; fusermount3 wrote its
+			// reason to stderr, which the caller has until the mount
+			// is ready.
+			return fmt.Errorf("mount %s: %s (fusermount3's message above says why)", mountpoint, msg)
+		}
 		return fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	log.WithField("banks", core.Info().Banks).Info("mounted")
@@ -160,10 +167,11 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 		Options:     []string{"default_permissions"},
 	}
 	if logrus.IsLevelEnabled(logrus.TraceLevel) {
-		// Every FUSE request and reply, through the daemon's log: how
-		// round trips per operation are counted (tpmfs-bench).
+		// Every FUSE request and reply, through the daemon's log, with
+		// file contents removed: how round trips per operation are
+		// counted (tpmfs-bench).
 		mo.Debug = true
-		mo.Logger = log.New(logrus.StandardLogger().WriterLevel(logrus.TraceLevel), "fuse: ", 0)
+		mo.Logger = log.New(fuseTrace{}, "fuse: ", 0)
 	}
 	if cfg.ReadOnly {
 		mo.Options = append(mo.Options, "ro")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -34,4 +35,25 @@ func closeInheritedOnExec() {
 			syscall.CloseOnExec(fd)
 		}
 	}
+}
+
+// setNotDumpable clears the dumpable flag: no core dumps, and /proc/PID
+// files owned by root, out of reach of ptrace by the same user.
+func setNotDumpable() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
+	}
+	return nil
+}
+
+// releaseStderr points fd 2 at /dev/null: a daemon that is ready gives
+// its caller's stderr back, so that a caller reading it to the end (a
+// shell's $(...), mount(8)) is not kept waiting.
+func releaseStderr() error {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	return unix.Dup3(int(null.Fd()), 2, 0)
 }

@@ -30,3 +30,16 @@ func closeInheritedOnExec() {
 		}
 	}
 }
+
+// setNotDumpable: only Linux has PR_SET_DUMPABLE.
+func setNotDumpable() error { return nil }
+
+// releaseStderr points fd 2 at /dev/null (see sys_linux.go).
+func releaseStderr() error {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	return unix.Dup2(int(null.Fd()), 2)
+}
