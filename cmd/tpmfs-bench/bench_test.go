@@ -32,8 +32,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	for _, r := range runs {
 		rows := r.rows()
-		if len(rows) != 9 {
-			t.Errorf("%s: %d rows, want 9", r.name, len(rows))
+		if len(rows) != 13 {
+			t.Errorf("%s: %d rows, want 13", r.name, len(rows))
 		}
 		for _, w := range rows {
 			for _, v := range []float64{w.direct, w.mount} {

@@ -21,6 +21,7 @@ import (
 // subprocess: this process only uses the mount, it never serves it.
 type daemon struct {
 	dir    string
+	state  string // its state directory
 	cmd    *exec.Cmd
 	stderr *swtpmtest.SyncBuffer
 	done   chan struct{}
@@ -28,16 +29,18 @@ type daemon struct {
 	ready time.Duration
 }
 
-// mountDaemon runs `tpmfs -f SOURCE DIR -o state=…` and waits for its
-// sd_notify READY=1, which it sends once the mount is usable.
-func mountDaemon(bin, source, work, logLevel string) (*daemon, error) {
+// mountDaemon runs `tpmfs -f SOURCE DIR -o state=STATE` and waits for
+// its sd_notify READY=1, which it sends once the mount is usable. An
+// empty state is a new state directory.
+func mountDaemon(bin, source, work, state, logLevel string) (*daemon, error) {
 	dir, err := os.MkdirTemp(work, "mnt")
 	if err != nil {
 		return nil, err
 	}
-	state, err := os.MkdirTemp(work, "state")
-	if err != nil {
-		return nil, err
+	if state == "" {
+		if state, err = os.MkdirTemp(work, "state"); err != nil {
+			return nil, err
+		}
 	}
 	sock := filepath.Join(work, fmt.Sprintf("notify-%d", time.Now().UnixNano()))
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -47,7 +50,7 @@ func mountDaemon(bin, source, work, logLevel string) (*daemon, error) {
 	defer notify.Close()
 	defer os.Remove(sock)
 
-	d := &daemon{dir: dir, stderr: &swtpmtest.SyncBuffer{}, done: make(chan struct{})}
+	d := &daemon{dir: dir, state: state, stderr: &swtpmtest.SyncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "-f", "--log-level", logLevel, source, dir, "-o", "state="+state)
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	d.cmd.Stderr = d.stderr

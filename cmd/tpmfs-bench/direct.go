@@ -21,6 +21,9 @@ import (
 const (
 	extendPCR  = 16
 	secretSize = 32
+	// sealPCRs is what the sealed secret is bound to: one PCR, as a
+	// service's secret bound to its boot state.
+	sealPCRs = "sha256:16"
 )
 
 // runDirect connects to the TPM, measures with go-tpm's typed commands on
@@ -39,7 +42,7 @@ func runDirect(cfg source.Config, o options) (*figures, int, error) {
 		return nil, 0, err
 	}
 	f := newFigures()
-	d := o.duration
+	d, m := o.duration, o.meter
 	read := func(i int) error {
 		_, err := tpm2.PCRRead{PCRSelectionIn: tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{
 			Hash: tpm2.TPMAlgSHA256, PCRSelect: tpm2.PCClientCompatible.PCRs(uint(i)),
@@ -50,13 +53,13 @@ func runDirect(cfg source.Config, o options) (*figures, int, error) {
 		return nil
 	}
 	if o.only.has("pcr") || o.only.has("cat") {
-		if f.lat["pcr"], err = sampleLatency(d, func() error { return read(0) }); err != nil {
+		if err := f.timed("pcr", d, m, func() error { return read(0) }); err != nil {
 			return nil, 0, err
 		}
 	}
 	if o.only.has("readers") {
 		next := 0
-		f.rates["readers"], err = sampleRate(d, 1, func(int) (int, error) {
+		f.rates["readers"], f.tpm["readers"], err = sampleRateMetered(d, m, 1, func(int) (int, error) {
 			next = (next + 1) % o.readers
 			return 1, read(next)
 		})
@@ -65,28 +68,36 @@ func runDirect(cfg source.Config, o options) (*figures, int, error) {
 		}
 	}
 	if o.only.has("random") {
-		if f.rates["random"], err = randomLoop(t, d, chunk); err != nil {
+		if f.rates["random"], f.tpm["random"], err = randomLoop(t, d, m, chunk, o.randomRead()); err != nil {
 			return nil, 0, err
 		}
 	}
 	if o.only.has("extend") {
-		if f.lat["extend"], err = extendLatency(t, d); err != nil {
+		if err := extendLatency(t, d, m, f); err != nil {
 			return nil, 0, err
 		}
 	}
 	if o.only.has("seal") {
-		if err := sealLatency(t, d, f); err != nil {
+		if err := sealLatency(t, d, m, f); err != nil {
+			return nil, 0, err
+		}
+	}
+	if o.only.has("creds") && cfg.Kind == source.Swtpm {
+		// systemd-creds straight on the TPM, through tpm2-tss's swtpm
+		// TCTI; swtpm serves one connection at a time.
+		t.Close()
+		if err := directCreds(cfg, d, m, f); err != nil {
 			return nil, 0, err
 		}
 	}
 	return f, chunk, nil
 }
 
-// randomLoop is a client that wants 64 KiB: it asks for the TPM's largest
-// chunk until it has them, copying each into its buffer.
-func randomLoop(t transport.TPM, d time.Duration, chunk int) (rate, error) {
-	buf := make([]byte, randomRead)
-	return sampleRate(d, 1, func(int) (int, error) {
+// randomLoop is a client that wants size bytes: it asks for the TPM's
+// largest chunk until it has them, copying each into its buffer.
+func randomLoop(t transport.TPM, d time.Duration, m *meter, chunk, size int) (rate, opCost, error) {
+	buf := make([]byte, size)
+	return sampleRateMetered(d, m, 1, func(int) (int, error) {
 		for p := buf; len(p) > 0; {
 			rsp, err := tpm2.GetRandom{BytesRequested: uint16(min(len(p), chunk))}.Execute(t)
 			if err != nil {
@@ -101,9 +112,9 @@ func randomLoop(t transport.TPM, d time.Duration, chunk int) (rate, error) {
 	})
 }
 
-func extendLatency(t transport.TPM, d time.Duration) ([]time.Duration, error) {
+func extendLatency(t transport.TPM, d time.Duration, m *meter, f *figures) error {
 	digest := sha256.Sum256([]byte("tpmfs-bench"))
-	return sampleLatency(d, func() error {
+	return f.timed("extend", d, m, func() error {
 		_, err := tpm2.PCRExtend{
 			PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(extendPCR), Auth: tpm2.PasswordAuth(nil)},
 			Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: digest[:]}}},
@@ -118,18 +129,21 @@ func extendLatency(t transport.TPM, d time.Duration) ([]time.Duration, error) {
 // sealLatency times tpmfs's own sealing code on the raw connection: the
 // same TPM commands and host cryptography the mount runs, without the
 // queue, FUSE and the on-disk store.
-func sealLatency(t transport.TPM, d time.Duration, f *figures) error {
+func sealLatency(t transport.TPM, d time.Duration, m *meter, f *figures) error {
 	secret := make([]byte, secretSize)
+	sel, err := pcrsel.Parse(sealPCRs)
+	if err != nil {
+		return err
+	}
 	var obj *sealing.Object
-	var err error
-	f.lat["seal"], err = sampleLatency(d, func() error {
-		obj, err = sealing.Seal(t, nil, "bench", pcrsel.Selection{}, secret)
+	err = f.timed("seal", d, m, func() (err error) {
+		obj, err = sealing.Seal(t, nil, "bench", sel, secret)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
-	f.lat["unseal"], err = sampleLatency(d, func() error {
+	err = f.timed("unseal", d, m, func() error {
 		_, err := sealing.Unseal(t, nil, "bench", obj)
 		return err
 	})

@@ -12,7 +12,14 @@
 // simulator lives in the daemon, so the direct baseline is a separate
 // simulator inside this process.
 //
-// Run it as root from the module, with swtpm and fuse3 installed:
+// With -tpm-profile dtpm (or ftpm) both sides talk to swtpm through one
+// latency model (package tddl/latency) in a proxy inside this process:
+// every command takes as long as on the modelled TPM, and the table is
+// followed by the TPM commands each operation sent and their modelled
+// time. The targets for a discrete TPM are judged then.
 //
-//	go run ./cmd/tpmfs-bench [-backend swtpm|sim|both] [-duration 1s] [-rounds 3] [-only pcr,random,…]
+// Run it as root from the module, with swtpm and fuse3 installed
+// (systemd-creds for the creds measurement):
+//
+//	go run ./cmd/tpmfs-bench [-backend swtpm|sim|both] [-tpm-profile dtpm|ftpm] [-duration 1s] [-rounds 3] [-only pcr,random,…]
 package main

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tpmfs/tddl/latency"
 	"tpmfs/tddl/source"
 )
 
@@ -29,7 +30,23 @@ type options struct {
 	readers  int
 	check    bool // exit 1 when a target fails
 	only     set  // measurements to run; nil: all
+	// profile, if set, puts a latency model of that TPM between swtpm
+	// and both clients (-tpm-profile); meter then counts its commands.
+	profile *latency.Profile
+	meter   *meter
 }
+
+// randomRead is the read size on the random file (head -c, dd bs=64k):
+// 64 KiB, or 4 KiB on a modelled TPM, where 64 KiB take seconds.
+func (o options) randomRead() int {
+	if o.profile != nil {
+		return 4 << 10
+	}
+	return randomRead64
+}
+
+// randomRead64 is the size of a large read of random.
+const randomRead64 = 64 << 10
 
 // set is a set of measurement names.
 type set map[string]bool
@@ -38,7 +55,7 @@ type set map[string]bool
 func (s set) has(name string) bool { return s == nil || s[name] }
 
 // measurements are the names -only accepts, in table order.
-var measurements = []string{"pcr", "cat", "random", "readers", "extend", "seal", "fuse"}
+var measurements = []string{"pcr", "cat", "random", "readers", "extend", "seal", "creds", "fuse"}
 
 func main() {
 	var o options
@@ -49,6 +66,8 @@ func main() {
 	flag.IntVar(&o.readers, "readers", 8, "concurrent `readers` (one PCR each, at most 24)")
 	flag.BoolVar(&o.check, "check", false, "exit with status 1 when a target is missed")
 	only := flag.String("only", "", "comma-separated `measurements` to run: "+strings.Join(measurements, ", ")+" (default: all)")
+	profile := flag.String("tpm-profile", "", "run every measurement through a latency model of a `TPM`: "+strings.Join(latency.Profiles(), " or ")+
+		" (swtpm only; reports modelled milliseconds and the TPM commands of each operation)")
 	flag.Parse()
 	if *only != "" {
 		o.only = set{}
@@ -68,6 +87,18 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "tpmfs-bench: -backend %q: want swtpm, sim or both\n", *backend)
 		os.Exit(2)
+	}
+	if *profile != "" {
+		p, ok := latency.Lookup(*profile)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "tpmfs-bench: -tpm-profile %q: want %s\n", *profile, strings.Join(latency.Profiles(), " or "))
+			os.Exit(2)
+		}
+		if *backend == "sim" {
+			fmt.Fprintln(os.Stderr, "tpmfs-bench: -tpm-profile needs swtpm: the simulator lives inside the daemon")
+			os.Exit(2)
+		}
+		o.profile, o.backends = p, []string{"swtpm"}
 	}
 	if flag.NArg() > 0 || o.readers < 1 || o.readers > 24 || o.duration <= 0 || o.rounds < 1 {
 		flag.Usage()
@@ -155,6 +186,19 @@ func runSwtpm(bin, work string, o options) (*backendRun, error) {
 	cfg := source.Config{Kind: source.Swtpm, Host: "127.0.0.1", Port: s.Port}
 	r := &backendRun{name: "swtpm", source: s.Source(), targets: true,
 		note: "direct: go-tpm typed commands on one tddl swtpm connection (no queue, no FUSE)"}
+	if o.profile != nil {
+		proxy, err := startModelProxy(cfg, o.profile)
+		if err != nil {
+			return nil, err
+		}
+		defer proxy.close()
+		cfg = proxy.source()
+		o.meter = &meter{model: proxy.model}
+		r.name, r.profile = "swtpm as "+o.profile.Name, o.profile.Name
+		r.source = fmt.Sprintf("swtpm:port=%d, through the %s latency model at swtpm:port=%d", s.Port, o.profile.Name, cfg.Port)
+		r.note = "direct and tpmfs both talk to swtpm through one latency model in this process: every command takes as long as\n" +
+			"on a modelled " + o.profile.Name + " (tddl/latency/profiles.tsv); direct: go-tpm typed commands on one connection (no queue, no FUSE)"
+	}
 	return r, measure(r, bin, work, cfg, o)
 }
 
@@ -177,7 +221,7 @@ func measure(r *backendRun, bin, work string, cfg source.Config, o options) erro
 		if round > o.rounds {
 			break
 		}
-		m, rss, err := mountRound(bin, r.source, work, o)
+		m, rss, err := mountRound(bin, cfg.String(), work, o)
 		if err != nil {
 			return fmt.Errorf("through the mount, round %d: %w", round, err)
 		}
@@ -185,7 +229,7 @@ func measure(r *backendRun, bin, work string, cfg source.Config, o options) erro
 	}
 	if o.only.has("fuse") {
 		var err error
-		if r.fuse, err = countRequests(bin, r.source, work); err != nil {
+		if r.fuse, err = countRequests(bin, cfg.String(), work); err != nil {
 			return err
 		}
 	}
@@ -195,7 +239,7 @@ func measure(r *backendRun, bin, work string, cfg source.Config, o options) erro
 // mountRound mounts, measures through the files, reads the daemon's peak
 // RSS and unmounts.
 func mountRound(bin, source, work string, o options) (*figures, uint64, error) {
-	d, err := mountDaemon(bin, source, work, "warning")
+	d, err := mountDaemon(bin, source, work, "", "warning")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -210,7 +254,27 @@ func mountRound(bin, source, work string, o options) (*figures, uint64, error) {
 		d.kill()
 		return nil, 0, fmt.Errorf("%w\ndaemon log:\n%s", err, d.stderr.String())
 	}
-	return f, rss, d.unmount()
+	if err := d.unmount(); err != nil {
+		return nil, 0, err
+	}
+	if o.only.has("seal") {
+		// The first unseal after a mount: the daemon has nothing kept yet.
+		if d, err = mountDaemon(bin, source, work, d.state, "warning"); err != nil {
+			return nil, 0, err
+		}
+		err := f.once("unseal-cold", o.meter, func() error { return unsealFile(d.path("seal", "bench", "data"), benchSecret()) })
+		if err != nil {
+			d.kill()
+			return nil, 0, fmt.Errorf("unseal after a new mount: %w\ndaemon log:\n%s", err, d.stderr.String())
+		}
+		if rss2, err := d.peakRSS(); err == nil {
+			rss = max(rss, rss2)
+		}
+		if err := d.unmount(); err != nil {
+			return nil, 0, err
+		}
+	}
+	return f, rss, nil
 }
 
 // machine describes where the figures come from.

@@ -20,6 +20,8 @@ type figures struct {
 	lat   map[string][]time.Duration // every call's duration
 	rates map[string]rate
 	cpu   map[string]cpuUse // the daemon's CPU time
+	// tpm is what the modelled TPM served per operation (-tpm-profile).
+	tpm map[string]opCost
 }
 
 // cpuUse is CPU time spent on some operations.
@@ -34,7 +36,7 @@ type rate struct{ units, secs float64 }
 func (r rate) perSec() float64 { return r.units / r.secs }
 
 func newFigures() *figures {
-	return &figures{lat: map[string][]time.Duration{}, rates: map[string]rate{}, cpu: map[string]cpuUse{}}
+	return &figures{lat: map[string][]time.Duration{}, rates: map[string]rate{}, cpu: map[string]cpuUse{}, tpm: map[string]opCost{}}
 }
 
 // merge adds g's samples to f.
@@ -50,6 +52,36 @@ func (f *figures) merge(g *figures) {
 		c := f.cpu[k]
 		f.cpu[k] = cpuUse{c.cpu + v.cpu, c.ops + v.ops}
 	}
+	for k, v := range g.tpm {
+		f.tpm[k] = f.tpm[k].add(v)
+	}
+}
+
+// timed samples op's latency as name, and on a model what it sent.
+func (f *figures) timed(name string, d time.Duration, m *meter, op func() error) error {
+	lats, cost, err := sampleMetered(d, m, op)
+	if err != nil {
+		return err
+	}
+	f.lat[name] = lats
+	if m != nil {
+		f.tpm[name] = cost
+	}
+	return nil
+}
+
+// once times one call of op as name (a cold path: the first of its kind).
+func (f *figures) once(name string, m *meter, op func() error) error {
+	done := m.span()
+	t0 := time.Now()
+	if err := op(); err != nil {
+		return err
+	}
+	f.lat[name] = append(f.lat[name], time.Since(t0))
+	if m != nil {
+		f.tpm[name] = f.tpm[name].add(done(1))
+	}
+	return nil
 }
 
 // quantile of the named latency, NaN if it was not measured.
@@ -100,14 +132,22 @@ func warmup(d time.Duration) time.Duration { return min(d/10, 200*time.Milliseco
 // sampleLatency runs op repeatedly for d (at least minSamples times)
 // after a warm-up, and times each call.
 func sampleLatency(d time.Duration, op func() error) ([]time.Duration, error) {
+	lats, _, err := sampleMetered(d, nil, op)
+	return lats, err
+}
+
+// sampleMetered is sampleLatency that also measures, on m, what the
+// timed calls sent to the TPM.
+func sampleMetered(d time.Duration, m *meter, op func() error) ([]time.Duration, opCost, error) {
 	for end := time.Now().Add(warmup(d)); ; {
 		if err := op(); err != nil {
-			return nil, err
+			return nil, opCost{}, err
 		}
 		if time.Now().After(end) {
 			break
 		}
 	}
+	done := m.span()
 	var lats []time.Duration
 	end := time.Now().Add(d)
 	for len(lats) < minSamples || time.Now().Before(end) {
@@ -118,20 +158,28 @@ func sampleLatency(d time.Duration, op func() error) ([]time.Duration, error) {
 		runtime.Gosched()
 		t0 := time.Now()
 		if err := op(); err != nil {
-			return nil, err
+			return nil, opCost{}, err
 		}
 		lats = append(lats, time.Since(t0))
 	}
-	return lats, nil
+	return lats, done(len(lats)), nil
 }
 
 // sampleRate runs op on workers goroutines for d after a warm-up and
 // returns the units (bytes, reads) they completed.
 func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (rate, error) {
+	r, _, err := sampleRateMetered(d, nil, workers, op)
+	return r, err
+}
+
+// sampleRateMetered is sampleRate that also measures, on m, what the
+// operations counted sent to the TPM (per operation, not per unit).
+func sampleRateMetered(d time.Duration, m *meter, workers int, op func(w int) (int, error)) (rate, opCost, error) {
 	var (
 		measuring atomic.Bool
 		stop      atomic.Bool
 		units     atomic.Int64
+		ops       atomic.Int64
 		wg        sync.WaitGroup
 		errOnce   sync.Once
 		firstErr  error
@@ -150,6 +198,7 @@ func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (rate
 				}
 				if measuring.Load() {
 					units.Add(int64(n))
+					ops.Add(1)
 				}
 			}
 		}()
@@ -158,6 +207,8 @@ func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (rate
 	// Operations that straddle a boundary are counted when they end; over
 	// thousands of operations that evens out.
 	units.Store(0)
+	ops.Store(0)
+	done := m.span()
 	measuring.Store(true)
 	t0 := time.Now()
 	time.Sleep(d)
@@ -167,11 +218,12 @@ func sampleRate(d time.Duration, workers int, op func(w int) (int, error)) (rate
 		time.Sleep(time.Millisecond)
 	}
 	got := units.Load()
+	cost := done(int(ops.Load()))
 	elapsed := time.Since(t0)
 	stop.Store(true)
 	wg.Wait()
 	if firstErr != nil {
-		return rate{}, firstErr
+		return rate{}, opCost{}, firstErr
 	}
-	return rate{float64(got), elapsed.Seconds()}, nil
+	return rate{float64(got), elapsed.Seconds()}, cost, nil
 }

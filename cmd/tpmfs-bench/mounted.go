@@ -14,9 +14,6 @@ import (
 	"time"
 )
 
-// randomRead is the read size on the random file (head -c, dd bs=64k).
-const randomRead = 64 << 10
-
 // pcrText is the size of a sha256 PCR file: 64 hex digits and a newline.
 const pcrText = 2*sha256.Size + 1
 
@@ -25,33 +22,32 @@ func pcrPath(d *daemon, i int) string { return d.path("pcrs", "sha256", fmt.Spri
 // runMount measures through the files of d's mount.
 func runMount(d *daemon, o options) (*figures, error) {
 	f := newFigures()
-	dur := o.duration
+	dur, m := o.duration, o.meter
 	var err error
 	if o.only.has("pcr") {
-		if err := preadLatency(d, dur, f); err != nil {
+		if err := preadLatency(d, dur, m, f); err != nil {
 			return nil, err
 		}
 	}
 	if o.only.has("cat") {
-		f.lat["cat"], err = sampleLatency(dur, func() error { return catPCR(pcrPath(d, 0)) })
-		if err != nil {
+		if err := f.timed("cat", dur, m, func() error { return catPCR(pcrPath(d, 0)) }); err != nil {
 			return nil, err
 		}
 	}
 	if o.only.has("random") {
-		if f.rates["random"], err = randomRate(d.path("random"), dur); err != nil {
+		if f.rates["random"], f.tpm["random"], err = randomRate(d.path("random"), dur, m, o.randomRead()); err != nil {
 			return nil, err
 		}
 	}
 	if o.only.has("readers") {
-		if err := concurrentRate(d, dur, o.readers, f); err != nil {
+		if err := concurrentRate(d, dur, m, o.readers, f); err != nil {
 			return nil, err
 		}
 	}
 	if o.only.has("extend") {
 		digest := sha256.Sum256([]byte("tpmfs-bench"))
 		line := []byte(hex.EncodeToString(digest[:]) + "\n")
-		f.lat["extend"], err = sampleLatency(dur, func() error {
+		err := f.timed("extend", dur, m, func() error {
 			// As `echo DIGEST > pcrs/sha256/16`: open with O_TRUNC, write, close.
 			return os.WriteFile(pcrPath(d, extendPCR), line, 0o644)
 		})
@@ -60,7 +56,12 @@ func runMount(d *daemon, o options) (*figures, error) {
 		}
 	}
 	if o.only.has("seal") {
-		if err := mountSeal(d, dur, f); err != nil {
+		if err := mountSeal(d, dur, m, f); err != nil {
+			return nil, err
+		}
+	}
+	if o.only.has("creds") {
+		if err := mountCreds(d, dur, m, f); err != nil {
 			return nil, err
 		}
 	}
@@ -72,7 +73,7 @@ func runMount(d *daemon, o options) (*figures, error) {
 // the TPM (direct I/O), with no open or close around it. It also times
 // pread past the end of the value ("floor"): a FUSE round trip that
 // reaches tpmfs but sends no TPM command, and the daemon's CPU per pread.
-func preadLatency(d *daemon, dur time.Duration, f *figures) error {
+func preadLatency(d *daemon, dur time.Duration, m *meter, f *figures) error {
 	path := pcrPath(d, 0)
 	fd, err := syscall.Open(path, syscall.O_RDONLY, 0)
 	if err != nil {
@@ -85,8 +86,7 @@ func preadLatency(d *daemon, dur time.Duration, f *figures) error {
 	if err != nil {
 		return fmt.Errorf("daemon CPU time: %w", err)
 	}
-	f.lat["pcr"], err = sampleLatency(dur, func() error { ops++; return preadPCR(fd, buf, path) })
-	if err != nil {
+	if err := f.timed("pcr", dur, m, func() error { ops++; return preadPCR(fd, buf, path) }); err != nil {
 		return err
 	}
 	cpu1, err := d.cpuTime()
@@ -131,14 +131,14 @@ func checkPCRText(b []byte, path string) error {
 	return nil
 }
 
-func randomRate(path string, dur time.Duration) (rate, error) {
+func randomRate(path string, dur time.Duration, m *meter, size int) (rate, opCost, error) {
 	r, err := os.Open(path)
 	if err != nil {
-		return rate{}, err
+		return rate{}, opCost{}, err
 	}
 	defer r.Close()
-	buf := make([]byte, randomRead)
-	return sampleRate(dur, 1, func(int) (int, error) {
+	buf := make([]byte, size)
+	return sampleRateMetered(dur, m, 1, func(int) (int, error) {
 		n, err := r.Read(buf)
 		if err == nil && n == 0 {
 			err = io.ErrUnexpectedEOF
@@ -149,7 +149,7 @@ func randomRate(path string, dur time.Duration) (rate, error) {
 
 // concurrentRate runs one reader per PCR (0…readers-1), each with its own
 // open file, all at once.
-func concurrentRate(d *daemon, dur time.Duration, readers int, f *figures) error {
+func concurrentRate(d *daemon, dur time.Duration, m *meter, readers int, f *figures) error {
 	fds := make([]int, readers)
 	for i := range fds {
 		fd, err := syscall.Open(pcrPath(d, i), syscall.O_RDONLY, 0)
@@ -168,7 +168,7 @@ func concurrentRate(d *daemon, dur time.Duration, readers int, f *figures) error
 	if err != nil {
 		return fmt.Errorf("daemon CPU time: %w", err)
 	}
-	f.rates["readers"], err = sampleRate(dur, readers, func(w int) (int, error) {
+	f.rates["readers"], f.tpm["readers"], err = sampleRateMetered(dur, m, readers, func(w int) (int, error) {
 		ops.Add(1)
 		return 1, preadPCR(fds[w], bufs[w], pcrPath(d, w))
 	})
@@ -184,28 +184,40 @@ func concurrentRate(d *daemon, dur time.Duration, readers int, f *figures) error
 }
 
 // mountSeal times `echo SECRET > seal/bench/data` (sealed on close) and
-// `cat seal/bench/data` (unsealed), checking the secret comes back.
-func mountSeal(d *daemon, dur time.Duration, f *figures) error {
+// `cat seal/bench/data` (unsealed), checking the secret comes back; the
+// object is bound to sealPCRs. The first seal after the mount is also
+// timed alone ("seal-cold").
+func mountSeal(d *daemon, dur time.Duration, m *meter, f *figures) error {
 	dir := d.path("seal", "bench")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
+	if err := os.WriteFile(d.path("seal", "bench", "pcrs"), []byte(sealPCRs+"\n"), 0o600); err != nil {
+		return fmt.Errorf("seal: pcrs: %w", err)
+	}
 	data := d.path("seal", "bench", "data")
-	secret := bytes.Repeat([]byte{'s'}, secretSize)
-	var err error
-	f.lat["seal"], err = sampleLatency(dur, func() error { return os.WriteFile(data, secret, 0o600) })
-	if err != nil {
+	secret := benchSecret()
+	write := func() error { return os.WriteFile(data, secret, 0o600) }
+	if err := f.once("seal-cold", m, write); err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
-	f.lat["unseal"], err = sampleLatency(dur, func() error {
-		got, err := os.ReadFile(data)
-		if err == nil && !bytes.Equal(got, secret) {
-			err = fmt.Errorf("%s: unsealed %d bytes that differ from the %d sealed", data, len(got), len(secret))
-		}
-		return err
-	})
-	if err != nil {
+	if err := f.timed("seal", dur, m, write); err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	if err := f.timed("unseal", dur, m, func() error { return unsealFile(data, secret) }); err != nil {
 		return fmt.Errorf("unseal: %w", err)
 	}
 	return nil
+}
+
+// benchSecret is what the benchmark seals.
+func benchSecret() []byte { return bytes.Repeat([]byte{'s'}, secretSize) }
+
+// unsealFile reads a sealed object's data, as cat does, and checks it.
+func unsealFile(data string, secret []byte) error {
+	got, err := os.ReadFile(data)
+	if err == nil && !bytes.Equal(got, secret) {
+		err = fmt.Errorf("%s: unsealed %d bytes that differ from the %d sealed", data, len(got), len(secret))
+	}
+	return err
 }

@@ -81,7 +81,7 @@ func markName(i int) string { return fmt.Sprintf(".tpmfs-bench-mark-%d-", i) }
 // extend cost. Each step is followed by the lookup of a name that does
 // not exist, which marks the step's end in the daemon's log.
 func countRequests(bin, source, work string) ([]fuseCount, error) {
-	d, err := mountDaemon(bin, source, work, "trace")
+	d, err := mountDaemon(bin, source, work, "", "trace")
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func countRequests(bin, source, work string) ([]fuseCount, error) {
 		{"", func() (err error) { pcr, err = os.Open(pcrPath(d, 1)); return err }},
 		{"pread on an open PCR file", func() error { return preadPCR(int(pcr.Fd()), make([]byte, 256), pcr.Name()) }},
 		{"", func() (err error) { rnd, err = os.Open(d.path("random")); return err }},
-		{"read 64 KiB of random", func() error { _, err := io.ReadFull(rnd, make([]byte, randomRead)); return err }},
+		{"read 64 KiB of random", func() error { _, err := io.ReadFull(rnd, make([]byte, randomRead64)); return err }},
 		{"", func() error { pcr.Close(); rnd.Close(); return nil }},
 		{"echo DIGEST > pcrs/sha256/16", func() error { return os.WriteFile(pcrPath(d, extendPCR), extendLine, 0o644) }},
 	}
