@@ -11,12 +11,12 @@ import (
 )
 
 // flushContext runs a client's FlushContext, whose handle is a parameter,
-// not in the handle area, so it is translated here. An object of the space
-// is only a saved context, which holds no TPM memory: forgetting it is the
-// whole flush. A session of the space is flushed in the TPM (saved
-// sessions hold a TPM slot), and so is one its client saved itself and
-// nobody has loaded since (tpm2_flushcontext --saved-session). Anyone
-// else's handle is refused.
+// not in the handle area, so it is translated here. An object of the
+// space is flushed from the TPM if it is resident, and forgotten (a saved
+// context holds no TPM memory). A session of the space is flushed in the
+// TPM (saved sessions hold a TPM slot too), and so is one its client
+// saved itself and nobody has loaded since (tpm2_flushcontext
+// --saved-session). Anyone else's handle is refused.
 func (x *txn) flushContext() ([]byte, error) {
 	if x.c.tag != tpm2.TPMSTNoSessions {
 		return errorResponse(tpm2.TPMRCAuthContext), nil
@@ -28,10 +28,20 @@ func (x *txn) flushContext() ([]byte, error) {
 	}
 	switch {
 	case isTransient(h):
-		if _, own := x.sp.objects[h]; !own {
+		o, own := x.sp.objects[h]
+		if !own {
 			return errorResponse(paramRC(1)), nil
 		}
 		delete(x.sp.objects, h)
+		if o.real != 0 {
+			rc, err := flushContext(x.t, o.real)
+			if err != nil {
+				return nil, err
+			}
+			if rc != tpm2.TPMRCSuccess && !gone(rc) {
+				x.m.log.Warnf("rm: flush of object 0x%08x failed: %v", o.real, rc)
+			}
+		}
 		return successResponse(), nil
 	case isSession(h):
 		_, own := x.sp.sessions[h]
@@ -56,12 +66,13 @@ func (x *txn) flushContext() ([]byte, error) {
 	return x.transmit()
 }
 
-// Flush ends a space, as closing /dev/tpmrm0 does: its sessions are flushed
-// from the TPM, its objects (saved contexts only) forgotten. Sessions its
-// client saved itself with ContextSave are left to whoever holds the saved
-// context (see saved.go). A flushed space refuses further commands. The caller holds
-// exclusive use of tpm. Errors report sessions that could not be flushed;
-// the space is ended all the same.
+// Flush ends a space, as closing /dev/tpmrm0 does: its sessions and its
+// resident objects are flushed from the TPM, its saved object contexts
+// forgotten. Sessions its client saved itself with ContextSave are left
+// to whoever holds the saved context (see saved.go). A flushed space
+// refuses further commands. The caller holds exclusive use of tpm.
+// Errors report what could not be flushed; the space is ended all the
+// same.
 func (m *Manager) Flush(tpm transport.TPM, sp *Space) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -82,6 +93,19 @@ func (m *Manager) Flush(tpm transport.TPM, sp *Space) error {
 			errs = append(errs, err)
 		case rc != tpm2.TPMRCSuccess && !gone(rc):
 			errs = append(errs, fmt.Errorf("flush session 0x%08x: %w", h, rc))
+		}
+	}
+	for _, vh := range sp.virtualHandles() {
+		o := sp.objects[vh]
+		if o.real == 0 || len(errs) > 0 && !isTPMError(errs[len(errs)-1]) {
+			continue
+		}
+		rc, err := flushContext(tpm, o.real)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case rc != tpm2.TPMRCSuccess && !gone(rc):
+			errs = append(errs, fmt.Errorf("flush object 0x%08x: %w", o.real, rc))
 		}
 	}
 	m.orphan(sp)

@@ -100,15 +100,31 @@ const (
 	capPersistent    = 0x81000000
 )
 
+// assertOnlyResident checks on the TPM itself that what is loaded is
+// what the manager keeps resident, and that after SwapOut nothing is:
+// the manager leaks nothing, and can give every slot back.
+func assertOnlyResident(t *testing.T, m *Manager, tpm transport.TPM) {
+	t.Helper()
+	loaded := append(tpmHandles(t, tpm, capTransient), tpmHandles(t, tpm, capLoadedSession)...)
+	slices.Sort(loaded)
+	if res := m.Resident(); !slices.Equal(loaded, res) {
+		t.Errorf("TPM has %08x loaded, the manager keeps %08x resident", loaded, res)
+	}
+	if err := m.SwapOut(tpm); err != nil {
+		t.Fatalf("SwapOut: %v", err)
+	}
+	assertNothingLoaded(t, tpm)
+}
+
 // assertNothingLoaded checks on the TPM itself that no object and no
-// session is loaded: between commands, everything is saved and flushed.
+// session is loaded.
 func assertNothingLoaded(t *testing.T, tpm transport.TPM) {
 	t.Helper()
 	if hs := tpmHandles(t, tpm, capTransient); len(hs) != 0 {
-		t.Errorf("TPM has transient objects loaded between commands: %08x", hs)
+		t.Errorf("TPM has transient objects loaded: %08x", hs)
 	}
 	if hs := tpmHandles(t, tpm, capLoadedSession); len(hs) != 0 {
-		t.Errorf("TPM has sessions loaded between commands: %08x", hs)
+		t.Errorf("TPM has sessions loaded: %08x", hs)
 	}
 }
 

@@ -39,6 +39,11 @@ type Manager struct {
 	spaces map[*Space]struct{}
 	rules  Rules // set by SetRules (rules.go)
 	log    logrus.FieldLogger
+	// clock counts commands, to find the contexts resident longest
+	// unused (resident.go).
+	clock uint64
+	// onChange runs after a client changed a hierarchy (resident.go).
+	onChange func()
 }
 
 // New asks the TPM which commands it has and how many handles each takes
@@ -74,10 +79,11 @@ func (m *Manager) SetLogger(l logrus.FieldLogger) {
 }
 
 // Transmit runs one client command in sp and returns its response: parse
-// and check it (against the command policy too, for a non-admin space), load the contexts it names and translate virtual handles,
-// send it over tpm, then virtualise response handles, filter
-// GetCapability(TPM_CAP_HANDLES), and save and flush everything loaded.
-// The caller holds exclusive use of tpm for the duration.
+// and check it (against the command policy too, for a non-admin space),
+// make the contexts it names resident and translate virtual handles,
+// send it over tpm, then virtualise response handles and filter
+// GetCapability(TPM_CAP_HANDLES). What the command used stays resident
+// (resident.go). The caller holds exclusive use of tpm for the duration.
 //
 // There is always a response: malformed commands and the manager's own
 // failures become TPM error responses tagged with RMLayer. The error is

@@ -41,6 +41,10 @@ func TestTPMResetVoidsContexts(t *testing.T) {
 	if rc := rcOf(t, err); rc != rmHandle1 {
 		t.Errorf("stale object again: rc 0x%x, want 0x%x", uint32(rc), rmHandle1)
 	}
+	// A's session vanished too; the manager finds out when it touches it.
+	if err := m.SwapOut(tpm); err != nil {
+		t.Fatal(err)
+	}
 	assertNothingLoaded(t, tpm)
 
 	// The restarted TPM hands A's session handle to B, whose client saves

@@ -70,6 +70,21 @@ func (m *Manager) NewSpace(uid uint32) (*Space, error) {
 	return sp, nil
 }
 
+// NewInternalSpace returns a space for the manager's caller's own
+// operations (tpmcore's sealing): no command policy, no quota, and when
+// the TPM has no session handle left for one of its commands, the
+// manager takes one back from a client (as Reclaim does). Its contexts
+// are resident and swapped like any client's, so the caller's keys and
+// sessions share the TPM's slots with the clients'.
+func (m *Manager) NewInternalSpace() *Space {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sp := newSpace(0, true)
+	sp.internal = true
+	m.spaces[sp] = struct{}{}
+	return sp
+}
+
 func (m *Manager) isAdmin(uid uint32) bool { return slices.Contains(m.rules.Admins, uid) }
 
 // quota is the quota sp's uid is held to, or nil.

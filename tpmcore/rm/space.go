@@ -28,12 +28,15 @@ const (
 const savedSequence = 0x80000001
 
 // Space is what one client (one open of tpmrm0) owns: its transient
-// objects, each kept as a saved context behind a virtual handle, and its
-// sessions, kept saved under their real handles. A Space is only used
-// through its Manager, which serialises access.
+// objects, behind virtual handles, and its sessions, under their real
+// handles. Each stays loaded in the TPM after the commands that use it
+// (it is resident) until the manager needs its slot for another command,
+// or the space closes; then it is kept as a saved context. A Space is
+// only used through its Manager, which serialises access.
 type Space struct {
 	uid      uint32              // the caller's, for the command policy and quotas
 	admin    bool                // a uid that Rules.Admins lists: no policy, no quota
+	internal bool                // the manager's caller's own space (NewInternalSpace)
 	objects  map[uint32]*object  // by virtual handle
 	sessions map[uint32]*session // by real session handle
 	next     uint32              // index of the next virtual handle to try
@@ -41,15 +44,25 @@ type Space struct {
 }
 
 type object struct {
-	ctx tpm2.TPMSContext // saved context; empty while a new object is being adopted
+	// ctx is the saved context; empty until the object is first saved
+	// (it loads again and again, as long as the TPM keeps its state).
+	ctx tpm2.TPMSContext
+	// real is its handle in the TPM while it is resident, else 0.
+	real uint32
+	// dirty: the TPM's copy is newer than ctx (a new object, or a
+	// sequence used since), so it is saved before it is flushed.
+	dirty bool
+	// seq: a hash or HMAC sequence, whose state every use changes.
+	seq  bool
+	used uint64 // the manager's clock when a command last named it
 }
 
-// mutable reports whether commands change the object, so that its saved
-// context goes stale after use.
-func (o *object) mutable() bool { return uint32(o.ctx.SavedHandle) == savedSequence }
-
 type session struct {
-	ctx tpm2.TPMSContext // saved context; a session context loads only once
+	// ctx is the saved context while the session is not resident; a
+	// session context loads only once.
+	ctx      tpm2.TPMSContext
+	resident bool
+	used     uint64
 }
 
 func newSpace(uid uint32, admin bool) *Space {

@@ -3,6 +3,7 @@ package rm
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
@@ -53,7 +54,7 @@ func TestMalformedCommandsGetErrorResponses(t *testing.T) {
 			if !bytes.Equal(rsp, want) {
 				t.Errorf("response %x, want %x", rsp, want)
 			}
-			assertNothingLoaded(t, tpm)
+			assertOnlyResident(t, m, tpm)
 		})
 	}
 
@@ -67,7 +68,7 @@ func TestMalformedCommandsGetErrorResponses(t *testing.T) {
 		if rc := responseRC(t, c, cmd); rc == 0 {
 			t.Errorf("command %x succeeded", cmd)
 		}
-		assertNothingLoaded(t, tpm)
+		assertOnlyResident(t, m, tpm)
 	}
 	signAndVerify(t, c, k.ObjectHandle, k.OutPublic, "after garbage")
 	if _, err := (tpm2.PolicyAuthValue{PolicySession: sess.Handle()}).Execute(c); err != nil {
@@ -115,7 +116,7 @@ func FuzzTransmit(f *testing.F) {
 		if len(rsp) < 10 || binary.BigEndian.Uint32(rsp[2:6]) != uint32(len(rsp)) {
 			t.Fatalf("malformed response %x", rsp)
 		}
-		checkNothingLoaded(t, sim)
+		checkOnlyResident(t, m, sim)
 		if err := m.Flush(sim, c.sp); err != nil && !isTPMError(err) {
 			t.Fatalf("Flush: %v", err)
 		}
@@ -127,13 +128,33 @@ func FuzzTransmit(f *testing.F) {
 // command may have put into failure mode, where it answers nothing.
 func checkNothingLoaded(t *testing.T, tpm transport.TPM) {
 	t.Helper()
+	checkLoaded(t, tpm, nil)
+}
+
+// checkOnlyResident: what the TPM has loaded is what m keeps resident.
+func checkOnlyResident(t *testing.T, m *Manager, tpm transport.TPM) {
+	t.Helper()
+	checkLoaded(t, tpm, m.Resident())
+}
+
+func checkLoaded(t *testing.T, tpm transport.TPM, want []uint32) {
+	t.Helper()
+	var loaded []uint32
 	for _, first := range []uint32{capTransient, capLoadedSession} {
 		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: first, PropertyCount: 254}.Execute(tpm)
 		if err != nil {
 			return
 		}
-		if l, err := rsp.CapabilityData.Data.Handles(); err == nil && len(l.Handle) != 0 {
-			t.Fatalf("TPM has handles %v loaded from 0x%08x", l.Handle, first)
+		l, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			return
 		}
+		for _, h := range l.Handle {
+			loaded = append(loaded, uint32(h))
+		}
+	}
+	slices.Sort(loaded)
+	if !slices.Equal(loaded, want) {
+		t.Fatalf("TPM has handles %08x loaded, want %08x", loaded, want)
 	}
 }
