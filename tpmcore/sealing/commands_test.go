@@ -3,6 +3,7 @@ package sealing
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
@@ -11,42 +12,71 @@ import (
 	"tpmfs/tpmcore/pcrsel"
 )
 
-// commandCount pins the commands each operation sends (doc.go).
+// Command codes, short, for the tables below.
+const (
+	rp  = tpm2.TPMCCReadPublic
+	cp  = tpm2.TPMCCCreatePrimary
+	rd  = tpm2.TPMCCPCRRead
+	sas = tpm2.TPMCCStartAuthSession
+	cr  = tpm2.TPMCCCreate
+	ld  = tpm2.TPMCCLoad
+	pp  = tpm2.TPMCCPolicyPCR
+	us  = tpm2.TPMCCUnseal
+	fl  = tpm2.TPMCCFlushContext
+)
+
+// commandCount pins the commands each operation sends (doc.go): one-shot
+// (the cold path: nothing kept), and through a Keeper once it keeps its
+// key and session (the warm path).
 func commandCount(t *testing.T, tpm transport.TPM) {
 	c := &countingTPM{TPM: tpm}
-	const (
-		cp  = tpm2.TPMCCCreatePrimary
-		rd  = tpm2.TPMCCPCRRead
-		sas = tpm2.TPMCCStartAuthSession
-		fl  = tpm2.TPMCCFlushContext
-	)
 	for _, tc := range []struct {
-		sel        string
-		seal, open []tpm2.TPMCC
+		sel                  string
+		seal, open           []tpm2.TPMCC // one-shot
+		warmSeal, warmUnseal []tpm2.TPMCC // a Keeper's, warm
 	}{
 		{"sha256:0,7",
-			[]tpm2.TPMCC{cp, rd, sas, tpm2.TPMCCCreate, fl},
-			[]tpm2.TPMCC{cp, tpm2.TPMCCLoad, sas, tpm2.TPMCCPolicyPCR, tpm2.TPMCCUnseal, fl, fl}},
+			[]tpm2.TPMCC{rp, cp, sas, rd, cr, fl, fl},
+			[]tpm2.TPMCC{rp, cp, sas, ld, sas, pp, us, fl, fl, fl},
+			[]tpm2.TPMCC{rd, cr},
+			[]tpm2.TPMCC{ld, sas, pp, us, fl}},
 		{"",
-			[]tpm2.TPMCC{cp, sas, tpm2.TPMCCCreate, fl},
-			[]tpm2.TPMCC{cp, tpm2.TPMCCLoad, sas, tpm2.TPMCCUnseal, fl, fl}},
+			[]tpm2.TPMCC{rp, cp, sas, cr, fl, fl},
+			[]tpm2.TPMCC{rp, cp, sas, ld, us, fl, fl, fl},
+			[]tpm2.TPMCC{cr},
+			[]tpm2.TPMCC{ld, us, fl}},
 	} {
 		c.cmds = nil
 		obj, err := Seal(c, nil, "n", mustParse(t, tc.sel), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !equalCCs(c.cmds, tc.seal) {
-			t.Errorf("Seal(%q) sent %v, want %v", tc.sel, c.cmds, tc.seal)
-		}
-		c.cmds = nil
+		expectCCs(t, c, fmt.Sprintf("Seal(%q)", tc.sel), tc.seal)
 		if _, err := Unseal(c, nil, "n", obj); err != nil {
 			t.Fatal(err)
 		}
-		if !equalCCs(c.cmds, tc.open) {
-			t.Errorf("Unseal(%q) sent %v, want %v", tc.sel, c.cmds, tc.open)
+		expectCCs(t, c, fmt.Sprintf("Unseal(%q)", tc.sel), tc.open)
+
+		k := NewKeeper(nil)
+		if _, err := k.Seal(c, "n", mustParse(t, tc.sel), []byte("x")); err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("pcrs %q: Seal %d commands, Unseal %d commands", tc.sel, len(tc.seal), len(tc.open))
+		expectCCs(t, c, fmt.Sprintf("Keeper.Seal(%q), cold", tc.sel), append([]tpm2.TPMCC{rp, cp, sas}, tc.warmSeal...))
+		for range 2 {
+			if obj, err = k.Seal(c, "n", mustParse(t, tc.sel), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			expectCCs(t, c, fmt.Sprintf("Keeper.Seal(%q), warm", tc.sel), tc.warmSeal)
+			if got, err := k.Unseal(c, "n", obj); err != nil || string(got) != "x" {
+				t.Fatalf("Keeper.Unseal: %q, %v", got, err)
+			}
+			expectCCs(t, c, fmt.Sprintf("Keeper.Unseal(%q), warm", tc.sel), tc.warmUnseal)
+		}
+		if err := k.Close(c); err != nil {
+			t.Fatal(err)
+		}
+		expectCCs(t, c, "Keeper.Close", []tpm2.TPMCC{fl, fl})
+		assertNoHandles(t, tpm, "Keeper.Close")
 	}
 	// 48 PCRs take several PCR_Reads: a TPM returns at most 8 digests each.
 	c.cmds = nil
@@ -58,6 +88,31 @@ func commandCount(t *testing.T, tpm transport.TPM) {
 		t.Errorf("48 PCRs: %d PCR_Reads, %d values", n, len(obj.PCRValues))
 	}
 	t.Logf("48 PCRs: %d PCR_Reads", c.count(rd))
+}
+
+// expectCCs compares what c recorded since the last call with want.
+func expectCCs(t *testing.T, c *countingTPM, what string, want []tpm2.TPMCC) {
+	t.Helper()
+	if !equalCCs(c.cmds, want) {
+		t.Errorf("%s sent %v, want %v", what, ccNames(c.cmds), ccNames(want))
+	} else {
+		t.Logf("%s: %v", what, ccNames(want))
+	}
+	c.cmds = nil
+}
+
+func ccNames(ccs []tpm2.TPMCC) []string {
+	names := map[tpm2.TPMCC]string{rp: "ReadPublic", cp: "CreatePrimary", rd: "PCR_Read", sas: "StartAuthSession",
+		cr: "Create", ld: "Load", pp: "PolicyPCR", us: "Unseal", fl: "FlushContext"}
+	var out []string
+	for _, cc := range ccs {
+		if n, ok := names[cc]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, fmt.Sprintf("0x%x", uint32(cc)))
+		}
+	}
+	return out
 }
 
 func equalCCs(a, b []tpm2.TPMCC) bool {

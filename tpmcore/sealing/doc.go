@@ -4,7 +4,8 @@
 //
 // It drives a TPM given by the caller, who guarantees exclusive use for the
 // duration of each call, and leaves no transient object or session behind,
-// on success or error (short of the transport itself failing mid-call). It
+// on success or error (short of the transport itself failing mid-call),
+// but what a Keeper keeps on purpose: its SRK and session. It
 // does not store objects, choose names, retry TPM warnings (tpmcore's queue
 // does) or log; callers get errors that work with errors.Is (ErrPolicy,
 // ErrWrongTPM, ErrCorrupt, ...) and a *PolicyError naming the PCRs that
@@ -15,24 +16,36 @@
 // copied to another name does not open. The key is the sensitive data of a
 // KEYEDHASH object (fixedTPM, fixedParent, noDA; userWithAuth and an empty
 // auth value only without PCRs, else a PolicyPCR policy over SHA-256
-// exactly as tpm2_createpolicy --policy-pcr computes it) created under the
-// TCG template SRK, which is re-created on demand and never persisted. The
-// key travels to and from the TPM only in sessions salted to the SRK with
-// AES-128-CFB parameter encryption, so it is never on the bus in the clear.
+// exactly as tpm2_createpolicy --policy-pcr computes it) created under a
+// storage root key of the ECC P-256 SRK template: the persistent key at
+// 0x81000001 if it is one, else the template primary of the owner
+// hierarchy, never made persistent. The object records its parent's name
+// (Object.Parent). The key travels to and from the TPM only in a session
+// salted to the SRK with AES-128-CFB parameter encryption, so it is never
+// on the bus in the clear.
+//
+// A Keeper keeps the SRK and that session from one operation to the next
+// (keeper.go); the one-shot functions (Seal, Unseal, Reseal, CheckSRK)
+// make them and flush them each time.
 //
 // On a TPM 1.2 (Seal12, Unseal12, Reseal12; Object.Family "1.2") the
 // envelope is the same; the key is sealed with TPM_Seal under the SRK
 // (package tpm12), bound to sha1 PCRs by their PCR composite digest,
 // which is then the object's Policy.
 //
-// TPM 2.0 commands per call (count them with a counting transport):
+// TPM 2.0 commands per call (count them with a counting transport;
+// commands_test.go pins them):
 //
-//	Seal:   CreatePrimary, PCR_Read (one per 8 PCRs or so; none without
-//	        PCRs), StartAuthSession, Create, FlushContext: 5 with PCRs, 4 without.
-//	Unseal: CreatePrimary, Load, StartAuthSession, PolicyPCR (only with
-//	        PCRs), Unseal, FlushContext x2: 7 with PCRs, 6 without.
-//	        Each TPM_RC_PCR_CHANGED retry adds StartAuthSession, PolicyPCR,
-//	        Unseal, FlushContext; a policy failure adds a FlushContext and
-//	        the PCR_Reads that find the differing PCRs.
-//	Reseal: an Unseal and a Seal sharing one CreatePrimary.
+//	Keeper, warm (key and session kept):
+//	  Seal:   PCR_Read (one per 8 PCRs or so; none without PCRs), Create.
+//	  Unseal: Load, StartAuthSession (an unsalted policy session) and
+//	          PolicyPCR (both only with PCRs), Unseal, FlushContext:
+//	          5 with PCRs, 3 without.
+//	Keeper, cold: first ReadPublic of 0x81000001 and, without a persistent
+//	  SRK there, CreatePrimary; then StartAuthSession (salted), once.
+//	One-shot: the cold path, then FlushContext of the session and of the
+//	  template primary.
+//	Each TPM_RC_PCR_CHANGED retry adds StartAuthSession, PolicyPCR, Unseal
+//	and a FlushContext; a policy failure adds the PCR_Reads that find the
+//	differing PCRs. Reseal is an Unseal and a Seal in one call.
 package sealing

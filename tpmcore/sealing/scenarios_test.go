@@ -28,6 +28,10 @@ var scenarios = []struct {
 	{"PCRReadRace", pcrReadRace},
 	{"InactiveBank", inactiveBank},
 	{"KeyNeverInClear", keyNeverInClear},
+	{"KeeperPersistentSRK", keeperPersistentSRK},
+	{"KeeperOtherPersistent", keeperOtherPersistent},
+	{"KeeperRecovers", keeperRecovers},
+	{"KeeperParent", keeperParent},
 }
 
 // roundTrip seals and unseals secrets of the sizes the contract names,

@@ -9,50 +9,9 @@ import (
 	"tpmfs/tpmcore/pcrsel"
 )
 
-// Seal encrypts secret for the object name and seals the key to this TPM,
-// bound to the current values of the PCRs in sel (to nothing but this TPM
-// when sel is empty). ownerAuth authorizes the owner hierarchy (empty: the
-// well-known empty auth).
-func Seal(tpm transport.TPM, ownerAuth []byte, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
-	if len(secret) > MaxSecretSize {
-		return nil, fmt.Errorf("seal %q: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecretSize)
-	}
-	var obj *Object
-	err := withSRK(tpm, ownerAuth, func(s *srk) (err error) {
-		obj, err = sealUnder(tpm, s, name, sel, secret)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("seal %q: %w", name, err)
-	}
-	return obj, nil
-}
-
-// Reseal opens obj (its policy must hold) and seals its secret anew under
-// sel, with a fresh key. On error obj stays valid and nothing changes.
-func Reseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object, sel pcrsel.Selection) (*Object, error) {
-	d, err := decode(obj)
-	if err != nil {
-		return nil, fmt.Errorf("reseal %q: %w", name, err)
-	}
-	var out *Object
-	err = withSRK(tpm, ownerAuth, func(s *srk) error {
-		secret, err := open(tpm, s, name, obj, d)
-		if err != nil {
-			return err
-		}
-		defer wipe(secret)
-		out, err = sealUnder(tpm, s, name, sel, secret)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reseal %q: %w", name, err)
-	}
-	return out, nil
-}
-
-// sealUnder does Seal's work under a loaded SRK.
-func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+// sealUnder does Seal's work under a loaded SRK; auth authorizes the SRK
+// and encrypts the key on its way into the TPM.
+func sealUnder(tpm transport.TPM, s *srk, auth tpm2.Session, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
 	key, nonce, ciphertext, err := encrypt(name, secret)
 	if err != nil {
 		return nil, err
@@ -72,7 +31,7 @@ func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, sec
 		return nil, err
 	}
 	rsp, err := tpm2.Create{
-		ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: s.session(encryptIn)},
+		ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: auth},
 		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
 			Data: tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: key}),
 		}},
@@ -87,6 +46,7 @@ func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, sec
 		Policy:     policy,
 		Public:     tpm2.Marshal(rsp.OutPublic),
 		Private:    tpm2.Marshal(rsp.OutPrivate),
+		Parent:     s.parent(),
 		Nonce:      nonce,
 		Ciphertext: ciphertext,
 	}, nil

@@ -8,16 +8,29 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 )
 
-// srk is a loaded storage root key: the parent of every sealed object.
+// PersistentSRK is where the TCG provisioning guidance (and systemd) keep
+// the storage root key.
+const PersistentSRK tpm2.TPMHandle = 0x81000001
+
+// srk is a storage root key the TPM holds: the parent of sealed objects.
 type srk struct {
 	handle tpm2.TPMHandle
 	name   tpm2.TPM2BName
 	pub    tpm2.TPMTPublic
 }
 
+// parent is how an object records this key as its parent.
+func (s *srk) parent() *Parent {
+	h := tpm2.TPMRHOwner // a primary of the owner hierarchy, made from the template
+	if s.handle == PersistentSRK {
+		h = PersistentSRK
+	}
+	return &Parent{Handle: ParentHandle(h), Name: s.name.Buffer}
+}
+
 // createSRK creates the TCG template ECC P-256 SRK under the owner
 // hierarchy. The same seed and template always give the same key, so
-// objects sealed earlier load under it; the caller flushes it.
+// objects sealed earlier load under it.
 func createSRK(tpm transport.TPM, ownerAuth []byte) (*srk, error) {
 	rsp, err := tpm2.CreatePrimary{
 		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(ownerAuth)},
@@ -38,22 +51,52 @@ func createSRK(tpm transport.TPM, ownerAuth []byte) (*srk, error) {
 	return s, nil
 }
 
-// withSRK runs fn with a freshly created SRK and flushes the SRK
-// afterwards, whatever fn did.
-func withSRK(tpm transport.TPM, ownerAuth []byte, fn func(s *srk) error) error {
-	s, err := createSRK(tpm, ownerAuth)
+// readPersistentSRK returns the key at PersistentSRK if there is one and
+// its public area is the ECC P-256 SRK template's (its unique point
+// aside); nil if there is none or it is another kind of key.
+func readPersistentSRK(tpm transport.TPM) (*srk, error) {
+	rsp, err := tpm2.ReadPublic{ObjectHandle: PersistentSRK}.Execute(tpm)
 	if err != nil {
-		return err
+		if isTPMError(err) {
+			return nil, nil // no such key (TPM_RC_HANDLE), or unreadable
+		}
+		return nil, fmt.Errorf("read persistent SRK: %w", err)
 	}
-	return errors.Join(fn(s), flush(tpm, s.handle))
+	pub, err := rsp.OutPublic.Contents()
+	if err != nil || !isSRKTemplate(pub) {
+		return nil, nil
+	}
+	return &srk{handle: PersistentSRK, name: rsp.Name, pub: *pub}, nil
 }
 
-// session returns a one-use HMAC session salted to the SRK that encrypts
-// the first parameter in direction dir, authorizing an object whose auth
-// value is empty. go-tpm starts it just in time; the TPM ends it when the
-// command succeeds, go-tpm flushes it when the command fails.
-func (s *srk) session(dir tpm2.AuthOption) tpm2.Session {
-	return tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(nil), tpm2.Salted(s.handle, s.pub), dir)
+// isSRKTemplate compares p with tpm2.ECCSRKTemplate, all but the unique
+// point: a key of that template is a storage key whose auth value tpmfs
+// may assume empty, restricted, not duplicable, noDA.
+func isSRKTemplate(p *tpm2.TPMTPublic) bool {
+	want := tpm2.ECCSRKTemplate
+	if p.Type != want.Type || p.NameAlg != want.NameAlg || p.ObjectAttributes != want.ObjectAttributes ||
+		len(p.AuthPolicy.Buffer) != 0 {
+		return false
+	}
+	got, err := p.Parameters.ECCDetail()
+	if err != nil {
+		return false
+	}
+	w, _ := want.Parameters.ECCDetail()
+	null := func(a tpm2.TPMAlgID) bool { return a == 0 || a == tpm2.TPMAlgNull }
+	gotBits, err1 := got.Symmetric.KeyBits.AES()
+	gotMode, err2 := got.Symmetric.Mode.AES()
+	wantBits, _ := w.Symmetric.KeyBits.AES()
+	wantMode, _ := w.Symmetric.Mode.AES()
+	return err1 == nil && err2 == nil && got.Symmetric.Algorithm == w.Symmetric.Algorithm &&
+		*gotBits == *wantBits && *gotMode == *wantMode && got.CurveID == w.CurveID &&
+		null(tpm2.TPMAlgID(got.Scheme.Scheme)) && null(tpm2.TPMAlgID(got.KDF.Scheme))
+}
+
+// isTPMError: err is the TPM's answer, not a failed exchange.
+func isTPMError(err error) bool {
+	var rc tpm2.TPMRC
+	return errors.As(err, &rc)
 }
 
 // flush removes a transient object or session from the TPM.
@@ -62,17 +105,4 @@ func flush(tpm transport.TPM, h tpm2.TPMHandle) error {
 		return fmt.Errorf("flush 0x%08x: %w", uint32(h), err)
 	}
 	return nil
-}
-
-// Parameter encryption of the key: into the TPM for Create, out of it for
-// Unseal.
-var (
-	encryptIn  = tpm2.AESEncryption(128, tpm2.EncryptIn)
-	encryptOut = tpm2.AESEncryption(128, tpm2.EncryptOut)
-)
-
-// CheckSRK creates the SRK and flushes it: whether Seal can get its
-// parent now (ErrOwnerAuth for a wrong owner secret).
-func CheckSRK(tpm transport.TPM, ownerAuth []byte) error {
-	return withSRK(tpm, ownerAuth, func(*srk) error { return nil })
 }

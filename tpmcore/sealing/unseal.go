@@ -15,27 +15,6 @@ import (
 // interrupted (TPM_RC_PCR_CHANGED) between PolicyPCR and Unseal.
 const maxPCRChangedRetries = 4
 
-// Unseal returns the secret of obj, sealed for the object name, if this TPM
-// sealed it and its PCRs hold the sealed-to values. A policy failure is
-// ErrPolicy with a *PolicyError listing the PCRs that moved; an object of
-// another TPM is ErrWrongTPM; an altered or renamed one is ErrCorrupt.
-func Unseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object) ([]byte, error) {
-	d, err := decode(obj)
-	if err != nil {
-		return nil, fmt.Errorf("unseal %q: %w", name, err)
-	}
-	var secret []byte
-	err = withSRK(tpm, ownerAuth, func(s *srk) (err error) {
-		secret, err = open(tpm, s, name, obj, d)
-		return err
-	})
-	if err != nil {
-		wipe(secret)
-		return nil, fmt.Errorf("unseal %q: %w", name, err)
-	}
-	return secret, nil
-}
-
 // decoded is an Object's TPM part, parsed and checked.
 type decoded struct {
 	sel  pcrsel.Selection
@@ -86,8 +65,9 @@ func whole2B(b []byte) bool {
 	return len(b) >= 2 && int(binary.BigEndian.Uint16(b)) == len(b)-2
 }
 
-// open loads obj under the SRK, unseals its key, flushes it and decrypts.
-func open(tpm transport.TPM, s *srk, name string, obj *Object, d *decoded) ([]byte, error) {
+// open loads obj under the SRK, unseals its key, flushes it and decrypts;
+// enc is the session that encrypts the key on its way out.
+func open(tpm transport.TPM, s *srk, enc *keptSession, name string, obj *Object, d *decoded) ([]byte, error) {
 	rsp, err := tpm2.Load{
 		ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: tpm2.PasswordAuth(nil)},
 		InPrivate:    d.priv,
@@ -102,7 +82,7 @@ func open(tpm transport.TPM, s *srk, name string, obj *Object, d *decoded) ([]by
 		return nil, fmt.Errorf("load sealed key: %w", err)
 	}
 	item := tpm2.NamedHandle{Handle: rsp.ObjectHandle, Name: rsp.Name}
-	key, err := unsealKey(tpm, s, item, d.sel, obj.PCRValues)
+	key, err := unsealKey(tpm, enc, item, d.sel, obj.PCRValues)
 	defer wipe(key)
 	if err = errors.Join(err, flush(tpm, item.Handle)); err != nil {
 		return nil, err
@@ -110,18 +90,20 @@ func open(tpm transport.TPM, s *srk, name string, obj *Object, d *decoded) ([]by
 	return decrypt(key, name, obj)
 }
 
-// unsealKey runs TPM2_Unseal on the loaded item, through a PolicyPCR
-// session or, without PCRs, an HMAC session; both encrypt the key on its
-// way out. PCR changes between PolicyPCR and Unseal are retried.
-func unsealKey(tpm transport.TPM, s *srk, item tpm2.NamedHandle, sel pcrsel.Selection, sealed []PCRValue) ([]byte, error) {
+// unsealKey runs TPM2_Unseal on the loaded item, authorized by a PolicyPCR
+// session or, without PCRs, by enc, which encrypts the key on its way
+// out. PCR changes between PolicyPCR and Unseal are retried.
+func unsealKey(tpm transport.TPM, enc *keptSession, item tpm2.NamedHandle, sel pcrsel.Selection, sealed []PCRValue) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
-		auth := s.session(encryptOut)
+		auth, extra := enc.use(outOfTPM), []tpm2.Session(nil)
 		if !sel.IsEmpty() {
-			auth = tpm2.Policy(tpm2.TPMAlgSHA256, 16, policyPCR(sel), tpm2.Salted(s.handle, s.pub), encryptOut)
+			// The policy session authorizes; it needs no salt of its own
+			// (85 ms on a discrete TPM), as enc encrypts.
+			auth, extra = tpm2.Policy(tpm2.TPMAlgSHA256, 16, policyPCR(sel)), []tpm2.Session{auth}
 		}
 		rsp, err := tpm2.Unseal{
 			ItemHandle: tpm2.AuthHandle{Handle: item.Handle, Name: item.Name, Auth: auth},
-		}.Execute(tpm)
+		}.Execute(tpm, extra...)
 		switch {
 		case err == nil:
 			return rsp.OutData.Buffer, nil
