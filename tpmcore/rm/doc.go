@@ -1,15 +1,23 @@
 // Package rm is the resource manager: it lets many raw clients share one
 // TPM 2.0, each in its own Space, none able to see, use or flush another's
-// transient objects and sessions, and it leaves nothing of theirs loaded in
-// the TPM between commands.
+// transient objects and sessions.
 //
 // It is the kernel's /dev/tpmrm0 (drivers/char/tpm/tpm2-space.c) in user
 // space, in the same three steps around each command: prepare (load the
-// saved contexts the command names, translate virtual handles), transmit,
+// contexts the command names, translate virtual handles), transmit,
 // commit (give new objects virtual handles, filter
-// GetCapability(TPM_CAP_HANDLES), save and flush everything loaded), with a
-// flush on every error path. How many handles a command carries comes from
-// the TPM (TPM_CAP_COMMANDS), not from a table here. Beyond the kernel:
+// GetCapability(TPM_CAP_HANDLES)). How many handles a command carries
+// comes from the TPM (TPM_CAP_COMMANDS), not from a table here. Beyond the
+// kernel:
+//   - it swaps lazily (resident.go): the kernel saves and flushes
+//     everything after every command, which on a discrete TPM costs a
+//     ContextSave (~20 ms) and a ContextLoad (~37 ms) per context and
+//     command; here what a command used stays loaded until another
+//     command needs its slot (least recently used goes first) or its
+//     space closes. What clients can observe stays the kernel's: they see
+//     virtual handles and their own lists, and GetCapability of the
+//     variable properties (loaded sessions, free object slots) is answered
+//     with everything swapped out;
 //   - only what a command names is loaded, so a space holds MaxObjects
 //     objects while the TPM has room for three;
 //   - FlushContext of a virtual handle is translated, and refused for
@@ -32,9 +40,11 @@
 //
 // The package must not own the connection or serialise callers: the caller
 // (tpmcore's queue) gives each call exclusive use of the TPM and retries
-// TPM_RC_RETRY/YIELDED/TESTING below it; it runs its own operations between
-// client commands, when every TPM slot is free, and must flush what it
-// loads. It never crashes on client input: malformed or unknown commands,
+// TPM_RC_RETRY/YIELDED/TESTING below it. The caller's own keys and
+// sessions go through an internal space (NewInternalSpace), so that one
+// manager decides who holds the TPM's slots; what it loads outside that
+// space it must flush, and it must leave the manager's residents
+// (Resident) alone, and tell it of a TPM reset (Reset). It never crashes on client input: malformed or unknown commands,
 // foreign handles and quota overruns get TPM-format error responses tagged
 // with RMLayer.
 package rm
