@@ -44,7 +44,9 @@
 // sessions go through an internal space (NewInternalSpace), so that one
 // manager decides who holds the TPM's slots; what it loads outside that
 // space it must flush, and it must leave the manager's residents
-// (Resident) alone, and tell it of a TPM reset (Reset). It never crashes on client input: malformed or unknown commands,
-// foreign handles and quota overruns get TPM-format error responses tagged
-// with RMLayer.
+// (Resident) alone, and tell it of a TPM reset (Reset).
+//
+// It never crashes on client input: malformed or unknown commands,
+// foreign handles and quota overruns get TPM-format error responses
+// tagged with RMLayer.
 package rm
