@@ -12,19 +12,24 @@ import (
 )
 
 // FormatVersion is the version of the state file format written by Save.
-// Load also reads version 1, which had no "id" (see legacyID).
-const FormatVersion = 2
+// Load also reads version 2, whose sealed objects record no parent, and
+// version 1, which had no "id" either (see legacyID).
+const FormatVersion = 3
 
-// formatV1 is the oldest version Load reads.
-const formatV1 = 1
+// formatV1 is the oldest version Load reads; formatParent the first in
+// which a sealed object records its parent.
+const (
+	formatV1     = 1
+	formatParent = 3
+)
 
 // MaxFileSize bounds a state file: a 1 MiB secret is about 1.4 MiB in
 // base64, plus a few KiB of TPM blobs. Anything larger is not ours.
 const MaxFileSize = 4 << 20
 
-// fileV2 is the JSON layout of version 2 (docs/state-format.md); version
-// 1 is the same without "id". Pointers tell a missing field from a zero
-// one.
+// fileV2 is the JSON layout of version 3 (docs/state-format.md); version
+// 2 is the same without "sealed.parent", version 1 without "id" either.
+// Pointers tell a missing field from a zero one.
 type fileV2 struct {
 	Version   *int            `json:"version"`
 	Name      *string         `json:"name"`
@@ -38,7 +43,7 @@ type fileV2 struct {
 	Sealed    *sealing.Object `json:"sealed,omitempty"`
 }
 
-// encode validates r and renders it as a version 1 file. Errors wrap
+// encode validates r and renders it as a file of FormatVersion. Errors wrap
 // ErrInvalidRecord.
 func encode(r *Record) ([]byte, error) {
 	if err := r.validate(); err != nil {
@@ -91,8 +96,8 @@ func decodeStrict(data []byte) (*Record, error) {
 		return nil, errors.New("no version")
 	}
 	version := *probe.Version
-	if version != FormatVersion && version != formatV1 {
-		return nil, fmt.Errorf("unsupported version %d (this tpmfs reads %d and %d)", version, formatV1, FormatVersion)
+	if version < formatV1 || version > FormatVersion {
+		return nil, fmt.Errorf("unsupported version %d (this tpmfs reads %d to %d)", version, formatV1, FormatVersion)
 	}
 
 	var f fileV2
@@ -130,6 +135,8 @@ func decodeStrict(data []byte) (*Record, error) {
 		return nil, err
 	}
 	switch {
+	case version < formatParent && f.Sealed != nil && f.Sealed.Parent != nil:
+		return nil, fmt.Errorf(`version %d has no field "sealed.parent"`, version)
 	case version == formatV1 && f.ID != nil:
 		return nil, errors.New(`version 1 has no field "id"`)
 	case version == formatV1:

@@ -35,7 +35,7 @@ func TestEncodeLayout(t *testing.T) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 	want := map[string]any{
-		"version": 2.0, "name": "disk-key.v2", "id": r.ID, "uid": 1001.0, "gid": 100.0, "mode": "0750",
+		"version": 3.0, "name": "disk-key.v2", "id": r.ID, "uid": 1001.0, "gid": 100.0, "mode": "0750",
 		"pcrs": "sha1:1+sha256:0,7", "created": "2024-05-06T07:08:09.5Z", "modified": "2025-01-02T03:04:05Z",
 	}
 	for k, v := range want {
@@ -51,6 +51,10 @@ func TestEncodeLayout(t *testing.T) {
 		if sealed[k] != base64.StdEncoding.EncodeToString(b) {
 			t.Errorf("sealed.%s = %v, want base64 of the blob", k, sealed[k])
 		}
+	}
+	parent := sealed["parent"].(map[string]any)
+	if parent["handle"] != "0x81000001" || parent["name"] != base64.StdEncoding.EncodeToString(r.Sealed.Parent.Name) {
+		t.Errorf("sealed.parent = %v, want handle 0x81000001 and the name in base64", parent)
 	}
 	if !bytes.HasSuffix(data, []byte("}\n")) {
 		t.Errorf("file does not end in one newline")
@@ -121,7 +125,7 @@ func TestDecodeRejects(t *testing.T) {
 		"trailing":       append(append([]byte{}, valid...), "x"...),
 		"two objects":    append(append([]byte{}, valid...), valid...),
 		"too large":      append(append([]byte{}, valid...), bytes.Repeat([]byte(" "), MaxFileSize)...),
-		"version 3":      mutate(t, set("version", 3)),
+		"version 4":      mutate(t, set("version", 4)),
 		"version 0":      mutate(t, set("version", 0)),
 		"version string": mutate(t, set("version", "1")),
 		"no version":     mutate(t, del("version")),
@@ -215,8 +219,54 @@ func FuzzDecode(f *testing.F) {
 		if enc2, _ := encode(r2); !bytes.Equal(enc, enc2) {
 			t.Fatalf("encoding is not stable:\n%s\n%s", enc, enc2)
 		}
-		if !strings.Contains(string(enc), `"version": 2`) {
-			t.Fatalf("encoding lacks version 2")
+		if !strings.Contains(string(enc), `"version": 3`) {
+			t.Fatalf("encoding lacks version 3")
 		}
 	})
+}
+
+// TestParentByVersion: a sealed object's parent is version 3's; a version
+// 2 file has none (and with one is not read), and reads as a parent-less
+// object, written back as version 3; a parent must be one of the two
+// handles tpmfs seals under, with a well-formed TPM name.
+func TestParentByVersion(t *testing.T) {
+	r := sealedRecord("p", 16, 7)
+	v3, err := encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := strings.Replace(string(v3), `"version": 3`, `"version": 2`, 1)
+	if _, err := decode([]byte(v2)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "parent") {
+		t.Errorf("version 2 with a parent: %v, want ErrCorrupt naming the parent", err)
+	}
+	r.Sealed.Parent = nil
+	old, err := encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decode([]byte(strings.Replace(string(old), `"version": 3`, `"version": 2`, 1)))
+	if err != nil || got.Sealed.Parent != nil {
+		t.Fatalf("version 2 without a parent: %+v, %v", got, err)
+	}
+	again, _ := encode(got)
+	if !strings.Contains(string(again), `"version": 3`) || strings.Contains(string(again), "parent") {
+		t.Errorf("a version 2 object written back:\n%s", again)
+	}
+	for _, bad := range []string{
+		`{"handle": "0x81000002", "name": "AAsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"handle": "0x40000001", "name": "AAsAAA=="}`,
+		`{"handle": "0x40000001", "name": "qqoAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"handle": "81000001", "name": "AAsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"handle": "0x8100000G", "name": "AAsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"handle": "0x81000001"}`,
+	} {
+		data := strings.Replace(string(v3), `"parent": {`, `"parent": `+bad+`, "was": {`, 1)
+		if _, err := decode([]byte(data)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("parent %s: %v, want ErrCorrupt", bad, err)
+		}
+	}
+	ok := strings.Replace(string(v3), `"parent": {`, `"parent": {"handle": "0x40000001", "name": "AAsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, "was": {`, 1)
+	if _, err := decode([]byte(ok)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("an unknown field beside the parent was accepted")
+	}
 }

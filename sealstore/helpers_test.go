@@ -53,6 +53,10 @@ func sealedRecord(name string, secretLen int, seed uint64) *Record {
 			Private:    randBytes(seed+3, 160),
 			Nonce:      randBytes(seed+4, 12),
 			Ciphertext: randBytes(seed+5, secretLen+16),
+			Parent: &sealing.Parent{
+				Handle: sealing.ParentHandle(sealing.PersistentSRK),
+				Name:   append([]byte{0x00, 0x0b}, randBytes(seed+6, 32)...),
+			},
 		},
 	}
 }

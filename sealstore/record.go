@@ -1,8 +1,11 @@
 package sealstore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/google/go-tpm/tpm2"
 
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/sealing"
@@ -114,6 +117,11 @@ func validSealed(o *sealing.Object, selection string) error {
 			return fmt.Errorf("%s missing", f.field)
 		}
 	}
+	if o.Parent != nil {
+		if err := validParent(o); err != nil {
+			return fmt.Errorf("parent: %w", err)
+		}
+	}
 	for _, v := range o.PCRValues {
 		// The bank's digest length; a wrong one means a damaged file.
 		bank, ok := pcrsel.BankByName(v.Bank)
@@ -127,6 +135,30 @@ func validSealed(o *sealing.Object, selection string) error {
 		if len(v.Digest) != size {
 			return fmt.Errorf("pcr_values: %s:%d digest is %d bytes, want %d", v.Bank, v.Index, len(v.Digest), size)
 		}
+	}
+	return nil
+}
+
+// validParent checks a TPM 2.0 object's parent: one of the two handles
+// tpmfs seals under, and a TPM name (a hash algorithm and a digest of its
+// size).
+func validParent(o *sealing.Object) error {
+	if o.Family != "" {
+		return fmt.Errorf("a TPM %s object has none", o.Family)
+	}
+	switch tpm2.TPMHandle(o.Parent.Handle) {
+	case sealing.PersistentSRK, tpm2.TPMRHOwner:
+	default:
+		return fmt.Errorf("handle 0x%08x: want 0x%08x (persistent SRK) or 0x%08x (owner template primary)",
+			uint32(o.Parent.Handle), uint32(sealing.PersistentSRK), uint32(tpm2.TPMRHOwner))
+	}
+	n := o.Parent.Name
+	if len(n) < 2 {
+		return fmt.Errorf("name of %d bytes", len(n))
+	}
+	bank, ok := pcrsel.BankByAlg(tpm2.TPMIAlgHash(binary.BigEndian.Uint16(n)))
+	if !ok || len(n) != 2+bank.Size {
+		return fmt.Errorf("name %x: want a hash algorithm and a digest of its size", n)
 	}
 	return nil
 }
