@@ -33,35 +33,49 @@ func (f *family20) openRaw(uid uint32) (rawChannel, error) {
 	return &spaceChannel{f: f, space: sp}, nil
 }
 
-// manager creates the resource manager on first use: it asks the TPM for
-// its command attributes, which only raw clients need.
+// manager returns the resource manager, made on first use.
 func (f *family20) manager() (*rm.Manager, error) {
 	f.rmMu.Lock()
-	defer f.rmMu.Unlock()
-	if f.rm != nil {
-		return f.rm, nil
+	m := f.rm
+	f.rmMu.Unlock()
+	if m != nil {
+		return m, nil
 	}
 	ctx, cancel := f.c.ctx(context.Background())
 	defer cancel()
-	err := f.c.q.do(ctx, func(t transport.TPM) error {
-		m, err := rm.New(t)
-		if err != nil {
-			return err
-		}
-		m.SetLogger(f.c.log.WithField("component", "rm"))
-		m.SetRules(f.c.opts.RawRules)
-		f.rm = m
-		return nil
+	err := f.c.q.do(ctx, func(t transport.TPM) (err error) {
+		m, err = f.managerIn(t)
+		return err
 	})
+	return m, err
+}
+
+// managerIn makes the resource manager on first use, in a job: it asks
+// the TPM for its command attributes, which raw clients and the Keeper's
+// internal space need.
+func (f *family20) managerIn(t transport.TPM) (*rm.Manager, error) {
+	if f.rm != nil {
+		return f.rm, nil
+	}
+	m, err := rm.New(t)
 	if err != nil {
 		return nil, fmt.Errorf("start resource manager: %w", err)
 	}
-	return f.rm, nil
+	m.SetLogger(f.c.log.WithField("component", "rm"))
+	m.SetRules(f.c.opts.RawRules)
+	// A raw client (root) changed a hierarchy: 0x81000001 may be another
+	// key now, or the template primary another key (TPM2_Clear).
+	m.OnHierarchyChange(f.keeper.Reprobe)
+	f.own = m.NewInternalSpace()
+	f.rmMu.Lock()
+	f.rm = m
+	f.rmMu.Unlock()
+	return m, nil
 }
 
 func (s *spaceChannel) transmit(ctx context.Context, cmd []byte) (rsp []byte, err error) {
 	err = s.f.c.q.do(ctx, func(t transport.TPM) (err error) {
-		rsp, err = s.f.rm.Transmit(t, s.space, cmd)
+		rsp, err = spaceTPM{f: s.f, sp: s.space, t: t}.Send(cmd)
 		return err
 	})
 	return rsp, err
@@ -71,5 +85,7 @@ func (s *spaceChannel) transmit(ctx context.Context, cmd []byte) (rsp []byte, er
 func (s *spaceChannel) close() error {
 	ctx, cancel := s.f.c.ctx(context.Background())
 	defer cancel()
-	return s.f.c.q.do(ctx, func(t transport.TPM) error { return s.f.rm.Flush(t, s.space) })
+	return s.f.c.q.do(ctx, func(t transport.TPM) error {
+		return s.f.inRM(func(m *rm.Manager) error { return m.Flush(t, s.space) })
+	})
 }

@@ -95,8 +95,19 @@ func New(open Opener, opts Options) (*Core, error) {
 	return c, nil
 }
 
-// Close stops the queue and closes the connection.
-func (c *Core) Close() error { return c.q.close() }
+// Close flushes what tpmcore keeps in the TPM, stops the queue and
+// closes the connection.
+func (c *Core) Close() error {
+	if s, ok := c.fam.(interface{ stop(context.Context) error }); ok {
+		// A courtesy to the TPM: a stalled one does not hold Close up.
+		ctx, cancel := context.WithTimeout(context.Background(), min(c.opts.OpTimeout, time.Second))
+		if err := s.stop(ctx); err != nil {
+			c.log.WithError(err).Debug("flushing what tpmcore kept in the TPM")
+		}
+		cancel()
+	}
+	return c.q.close()
+}
 
 // Banks returns the active PCR banks in algorithm order.
 func (c *Core) Banks() []Bank { return append([]Bank(nil), c.banks...) }

@@ -10,47 +10,62 @@ import (
 	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/rm"
+	"tpmfs/tpmcore/sealing"
 )
 
 // family20 is the TPM 2.0 family: PCR reads batched and on fast paths
-// (pcr20.go, pcrbatch.go), sealing by package sealing, and raw clients in
-// resource manager spaces.
+// (pcr20.go, pcrbatch.go), sealing by package sealing's Keeper, and raw
+// clients in resource manager spaces.
 type family20 struct {
 	c *Core
 	// maxRandom is the most bytes one GetRandom returns (TPM_PT_MAX_DIGEST).
 	maxRandom int
 	pcrs      *pcrBatcher
 
+	// Job-owned: used only in queue jobs (srk20.go).
+	keeper       *sealing.Keeper
+	own          *rm.Space // the internal space of the keeper's key and session
+	clock        tpmClock  // the TPM's reset and restart counts, last seen
+	inManager    bool      // a call of the resource manager is under way
+	resetPending bool      // a reset to tell the manager at its next call
+
 	rmMu sync.Mutex
-	rm   *rm.Manager // resource manager for raw clients, made on first use
+	// rm is the resource manager for raw clients and tpmcore's own keys,
+	// made on first use, in a job; read outside jobs under rmMu.
+	rm *rm.Manager
 }
 
 func newFamily20(c *Core) *family20 {
-	f := &family20{c: c}
+	f := &family20{c: c, keeper: sealing.NewKeeper(c.opts.OwnerAuth)}
 	f.pcrs = newPCRBatcher(c)
 	return f
 }
 
 // start starts the TPM if nobody has, flushes what an earlier run left
 // and reads the TPM's identity. From now on the queue starts a TPM that
-// lost its Startup, and flushes what a failed job left.
+// lost its Startup (and notices a TPM that was reset, srk20.go), and
+// flushes what a failed job left, sparing what the resource manager
+// keeps loaded on purpose.
 func (f *family20) start(t transport.TPM) (identity, error) {
 	f.c.q.onReopen = func(t transport.TPM) error {
-		startup(t)
+		f.restarted(t)
 		return nil
 	}
-	f.c.q.onLeftovers = flushLeftovers
+	f.c.q.onLeftovers = f.leftovers
 	startup(t)
-	if err := flushLeftovers(t); err != nil {
+	f.clock, _ = readClock(t)
+	if err := flushLeftovers(t, nil); err != nil {
 		f.c.log.WithError(err).Warn("could not flush objects an earlier run left in the TPM")
 	}
 	return f.probe(t)
 }
 
-// startup sends TPM2_Startup(CLEAR); a TPM already started answers
-// TPM_RC_INITIALIZE, which is what we expect from a kernel-managed TPM.
-func startup(t transport.TPM) {
-	_, _ = tpm2.Startup{StartupType: tpm2.TPMSUClear}.Execute(t)
+// startup sends TPM2_Startup(CLEAR) and reports whether it started the
+// TPM; a TPM already started answers TPM_RC_INITIALIZE, which is what we
+// expect from a kernel-managed TPM.
+func startup(t transport.TPM) bool {
+	_, err := tpm2.Startup{StartupType: tpm2.TPMSUClear}.Execute(t)
+	return err == nil
 }
 
 // probe reads the fixed properties, the active banks and which PCRs

@@ -3,6 +3,7 @@ package tpmcore
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -147,13 +148,19 @@ func shortRetries(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { retryBudget = old })
 }
 
-// transients lists the transient objects and loaded sessions in the TPM,
-// asked with go-tpm's own command through the queue.
+// transients lists the transient objects and loaded sessions in the TPM
+// beyond what tpmcore keeps loaded on purpose (its storage root key and
+// session), asked with go-tpm's own command through the queue.
 func transients(t *testing.T, c *Core) []tpm2.TPMHandle {
 	t.Helper()
 	var all []tpm2.TPMHandle
 	err := c.q.do(context.Background(), func(tpm transport.TPM) (err error) {
 		all, err = listLoaded(tpm)
+		if f, ok := c.fam.(*family20); ok {
+			// What tpmcore keeps loaded on purpose (its SRK and session).
+			keep := f.residents()
+			all = slices.DeleteFunc(all, func(h tpm2.TPMHandle) bool { return slices.Contains(keep, h) })
+		}
 		return err
 	})
 	if err != nil {

@@ -3,20 +3,21 @@ package tpmcore
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 )
 
 // flushLeftovers flushes every transient object and loaded session in the
-// TPM. Between jobs nothing of tpmfs's may stay loaded (the resource
-// manager saves and flushes its clients' objects after each command, and
-// core operations flush what they load), so whatever is there was left by
-// a job that the TPM or its caller cut short, or by an earlier tpmfs that
+// TPM but those in keep. Between jobs nothing of tpmfs's stays loaded but
+// what the resource manager keeps resident (its clients' and tpmcore's
+// own keys and sessions, keep), so whatever else is there was left by a
+// job that the TPM or its caller cut short, or by an earlier tpmfs that
 // died mid-seal. Left there, a few of them fill the TPM's object slots and
 // every later seal fails. Through /dev/tpmrm0 the kernel shows us only our
 // own handles; the other backends have no other user.
-func flushLeftovers(t transport.TPM) error {
+func flushLeftovers(t transport.TPM, keep []tpm2.TPMHandle) error {
 	var errs []error
 	for _, kind := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTLoadedSession} {
 		// Flushed handles disappear from the list, so ask again from the
@@ -27,6 +28,7 @@ func flushLeftovers(t transport.TPM) error {
 				errs = append(errs, err)
 				break
 			}
+			hs = slices.DeleteFunc(hs, func(h tpm2.TPMHandle) bool { return slices.Contains(keep, h) })
 			if len(hs) == 0 {
 				break
 			}

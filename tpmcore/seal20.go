@@ -4,31 +4,36 @@ import (
 	"context"
 
 	"github.com/google/go-tpm/tpm2/transport"
-
-	"tpmfs/tpmcore/sealing"
 )
 
-// The TPM 2.0 family's sealing: package sealing under the owner
-// hierarchy's SRK, in jobs that no other command interleaves, so nothing
-// lands between a seal's create, load and flush.
+// The TPM 2.0 family's sealing: package sealing's Keeper (srk20.go),
+// which keeps the storage root key and a salted session, in jobs that no
+// other command interleaves, so nothing lands between a seal's commands.
 
+// sealJob runs fn as one queue job on the keeper's transport: the
+// resource manager's internal space.
 func (f *family20) sealJob(ctx context.Context, fn func(t transport.TPM) error) error {
-	return sealErr(f.c.q.do(ctx, f.reclaiming(fn)), classify)
+	return sealErr(f.c.q.do(ctx, func(t transport.TPM) error {
+		in, err := f.internal(t)
+		if err != nil {
+			return err
+		}
+		return fn(in)
+	}), classify)
 }
 
-// checkSeal makes the storage root key with the configured owner secret.
-func (f *family20) checkSeal(t transport.TPM) error {
-	return sealing.CheckSRK(t, f.c.opts.OwnerAuth)
-}
+// checkSeal makes sure a storage root key is kept, or can be made with
+// the configured owner secret; with one kept it sends nothing.
+func (f *family20) checkSeal(t transport.TPM) error { return f.keeper.Ready(t) }
 
 func (f *family20) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {
-	return sealing.Seal(t, f.c.opts.OwnerAuth, name, sel, secret)
+	return f.keeper.Seal(t, name, sel, secret)
 }
 
 func (f *family20) unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error) {
-	return sealing.Unseal(t, f.c.opts.OwnerAuth, name, obj)
+	return f.keeper.Unseal(t, name, obj)
 }
 
 func (f *family20) reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error) {
-	return sealing.Reseal(t, f.c.opts.OwnerAuth, name, obj, sel)
+	return f.keeper.Reseal(t, name, obj, sel)
 }

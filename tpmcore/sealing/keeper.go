@@ -127,6 +127,11 @@ func (k *Keeper) Forget() {
 	k.probed, k.persistent, k.created, k.sess = false, nil, nil, nil
 }
 
+// Reprobe makes the Keeper examine PersistentSRK again before its next
+// use, without a command: a hierarchy changed (EvictControl, TPM2_Clear).
+// What it made itself it checks when it next fails.
+func (k *Keeper) Reprobe() { k.probed, k.persistent = false, nil }
+
 // Close flushes what the Keeper made: the session and the template
 // primary. It keeps nothing afterwards, and may be used again.
 func (k *Keeper) Close(tpm transport.TPM) error {
