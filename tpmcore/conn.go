@@ -21,7 +21,7 @@ import (
 const watchdogGrace = time.Second
 
 // link is the queue's connection, closed at most once although the
-// worker, the watchdog and Close may all want to close it.
+// job's goroutine, the watchdog and Close may all want to close it.
 type link struct {
 	tpm  tddl.TPM
 	once sync.Once
@@ -46,7 +46,8 @@ func (f *tpmFailure) Unwrap() error { return f.err }
 
 // send runs one command for a job: (re)connect if needed, transmit
 // bounded in time, retry the TPM's warnings, and start a TPM that was
-// reset behind a connection that survived. Runs on the worker only.
+// reset behind a connection that survived. Runs in the job holding the
+// TPM only.
 func (q *queue) send(ctx context.Context, cmd []byte) ([]byte, error) {
 	started := false
 	for {

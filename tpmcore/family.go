@@ -17,7 +17,7 @@ import (
 // ErrUnsupported.
 type family interface {
 	// start installs the family's queue hooks and reads what the layers
-	// above need to know. It runs on the worker, in New's job.
+	// above need to know. It runs in New's job.
 	start(t transport.TPM) (identity, error)
 
 	// readPCR reads PCR idx of an active bank; idx is in range.

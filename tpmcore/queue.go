@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,34 +25,45 @@ type job struct {
 	ctx  context.Context
 	run  func(t transport.TPM) error
 	done chan error
+	// turn is closed when the job may run (it is at the head of the
+	// queue) or must not (err is set: the queue failed it or closed).
+	turn chan struct{}
+	err  error
 }
 
-// queue serialises all TPM traffic through one goroutine, in FIFO order.
-// It owns the tddl connection (conn.go): it opens it lazily, closes it
-// after a failure and reopens it for the next job, so a restarted TPM
-// (swtpm) is picked up without restarting tpmfs.
+// queue serialises all TPM traffic in FIFO order. Each job runs on its
+// caller's goroutine: at once when the queue is idle, else when the job
+// before it hands the TPM over. A lone caller thus costs no goroutine
+// hand-off, and one waiting behind another a single wake-up. The queue
+// owns the tddl connection (conn.go): it opens it lazily, closes it after
+// a failure and reopens it for the next job, so a restarted TPM (swtpm) is
+// picked up without restarting tpmfs.
 type queue struct {
 	open       Opener
 	cmdTimeout time.Duration
 	// timeout, when set, replaces cmdTimeout for the command being sent
-	// (a raw client's key generation). Worker-owned.
+	// (a raw client's key generation). Runner-owned.
 	timeout time.Duration
 	log     *logrus.Entry
-	// onReopen runs on the worker after a reconnect (Startup).
+	// onReopen runs in the job after a reconnect (Startup).
 	onReopen func(t transport.TPM) error
 	// onLeftovers flushes what jobs that failed or were cut short may
 	// have left loaded in the TPM; it runs before the next job.
 	onLeftovers func(t transport.TPM) error
 
-	jobs chan *job
+	mu      sync.Mutex
+	busy    bool   // a job holds the TPM
+	waiting []*job // FIFO, behind the one that holds it
+	closed  bool
+	runners sync.WaitGroup // goroutines running a job; Close waits for them
+
 	quit chan struct{}
 	// quitCtx ends with quit; the command in progress registers on it
 	// to be interrupted (context.AfterFunc: no goroutine per command).
 	quitCtx    context.Context
 	cancelQuit context.CancelFunc
-	wg         sync.WaitGroup
 
-	// Worker-owned state.
+	// Runner-owned state: only the goroutine holding the TPM uses it.
 	conn     *link
 	dirty    bool  // the TPM may hold objects or sessions a job left behind
 	lastFail error // what the last fail returned
@@ -67,7 +79,6 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 		open:       open,
 		cmdTimeout: cmdTimeout,
 		log:        log,
-		jobs:       make(chan *job, 256),
 		quit:       make(chan struct{}),
 	}
 	q.quitCtx, q.cancelQuit = context.WithCancel(context.Background())
@@ -75,41 +86,85 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 		q.conn = &link{tpm: conn}
 	}
 	q.healthy.Store(conn != nil)
-	q.wg.Add(1)
-	go q.worker()
 	return q
 }
 
-// do runs fn with exclusive use of the TPM and waits for it, or for ctx.
-// A caller that gives up leaves the job to be skipped by the worker, or,
-// if it is already running, to stop before its next command.
+// do runs fn with exclusive use of the TPM and waits for it, or for ctx
+// while it waits its turn. A caller whose job has started stays with it
+// until its command in progress ends (the job stops before its next
+// command): a command cut short would cost the connection.
 func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
-	j := &job{ctx: ctx, run: fn, done: make(chan error, 1)}
-	select {
-	case q.jobs <- j:
-	case <-q.quit:
+	j := &job{ctx: ctx, run: fn, done: make(chan error, 1), turn: make(chan struct{})}
+	q.mu.Lock()
+	switch {
+	case q.closed:
+		q.mu.Unlock()
 		return ErrClosed
-	case <-ctx.Done():
-		q.gaveUp(ctx)
-		return fmt.Errorf("waiting for the TPM queue: %w: %w", ErrUnavailable, ctx.Err())
+	case !q.busy:
+		q.busy = true
+		q.runners.Add(1)
+		q.mu.Unlock()
+		return q.take(j)
 	}
+	q.waiting = append(q.waiting, j)
+	q.mu.Unlock()
 	select {
-	case err := <-j.done:
-		return err
+	case <-j.turn:
 	case <-ctx.Done():
-		q.gaveUp(ctx)
-		return fmt.Errorf("waiting for the TPM: %w: %w", ErrUnavailable, ctx.Err())
-	case <-q.quit:
-		return ErrClosed
+		if q.leave(j) {
+			q.gaveUp(ctx)
+			return fmt.Errorf("waiting for the TPM queue: %w: %w", ErrUnavailable, ctx.Err())
+		}
+		<-j.turn // handed the TPM as it gave up: take it, to pass it on
 	}
+	if j.err != nil {
+		return j.err
+	}
+	return q.take(j)
+}
+
+// take runs j, which holds the TPM, then hands the TPM to the next job.
+func (q *queue) take(j *job) error {
+	defer q.runners.Done()
+	q.runJob(j)
+	q.handOver()
+	return <-j.done
+}
+
+// leave takes j out of the line if it is still waiting there.
+func (q *queue) leave(j *job) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, w := range q.waiting {
+		if w == j {
+			q.waiting = slices.Delete(q.waiting, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+// handOver gives the TPM to the first job waiting, or leaves the queue
+// idle.
+func (q *queue) handOver() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) == 0 || q.closed {
+		q.busy = false
+		return
+	}
+	next := q.waiting[0]
+	q.waiting = q.waiting[1:]
+	q.runners.Add(1)
+	close(next.turn)
 }
 
 // slowLogEvery rate-limits the warning about callers timing out while the
 // TPM still answers: overload is a state, not an event per request.
 const slowLogEvery = time.Minute
 
-// gaveUp notes a caller whose deadline passed while the TPM was healthy
-// (a failing TPM is logged by the worker, once).
+// gaveUp notes a caller whose deadline passed while it waited for a
+// healthy TPM (a failing TPM is logged by the job that met it, once).
 func (q *queue) gaveUp(ctx context.Context) {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) || !q.healthy.Load() {
 		return
@@ -139,18 +194,6 @@ func (q *queue) sender(ctx context.Context) transport.TPM {
 type senderFunc func(cmd []byte) ([]byte, error)
 
 func (f senderFunc) Send(cmd []byte) ([]byte, error) { return f(cmd) }
-
-func (q *queue) worker() {
-	defer q.wg.Done()
-	for {
-		select {
-		case <-q.quit:
-			return
-		case j := <-q.jobs:
-			q.runJob(j)
-		}
-	}
-}
 
 func (q *queue) runJob(j *job) {
 	if err := j.ctx.Err(); err != nil {
@@ -205,14 +248,13 @@ func (q *queue) flushLeftovers() {
 // failWaiting fails the jobs queued now with cause; jobs queued later
 // try the TPM themselves, so a TPM that comes back is used at once.
 func (q *queue) failWaiting(cause *tpmFailure) {
-	for n := len(q.jobs); n > 0; n-- {
-		select {
-		case j := <-q.jobs:
-			j.done <- fmt.Errorf("%w: the TPM failed while this waited: %w", ErrUnavailable, cause)
-		default:
-			return
-		}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, j := range q.waiting {
+		j.err = fmt.Errorf("%w: the TPM failed while this waited: %w", ErrUnavailable, cause)
+		close(j.turn)
 	}
+	q.waiting = nil
 }
 
 // exclusive is the transport handed to a running job: each Send goes
@@ -252,13 +294,21 @@ func (e *exclusive) Send(cmd []byte) ([]byte, error) {
 	return rsp, nil
 }
 
-// close stops the worker, interrupting a command in progress, and closes
-// the connection.
+// close fails the jobs waiting, interrupts a command in progress, waits
+// for its job to end and closes the connection.
 func (q *queue) close() error {
 	q.closing.Do(func() {
+		q.mu.Lock()
+		q.closed = true
+		for _, j := range q.waiting {
+			j.err = ErrClosed
+			close(j.turn)
+		}
+		q.waiting = nil
+		q.mu.Unlock()
 		close(q.quit)
 		q.cancelQuit()
-		q.wg.Wait()
+		q.runners.Wait()
 		if q.conn != nil {
 			err := q.conn.close()
 			if !errors.Is(err, tddl.ErrClosed) {
