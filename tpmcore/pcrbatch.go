@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -18,11 +20,28 @@ import (
 // goroutine, so a lone reader costs no extra goroutine or hand-off. It
 // waits for the batch even if its caller gives up (the others depend on
 // it); that wait is bounded by OpTimeout.
+//
+// Readers that read again and again (8 processes each reading a PCR)
+// come back a moment after their batch is answered, just too late for
+// the batch then being sent, and batches would carry half of what one
+// PCR_Read can. So before it queues, a batch waits for the readers it
+// expects: those of the batch in flight (they come back once it is
+// answered) besides its own, and at least as many as the last batch had;
+// or for a whole answer's worth of PCRs. It waits no longer than a
+// quarter of a PCR_Read after the batch in flight is answered: readers
+// that do not come back cost that once.
 type pcrBatcher struct {
 	c    *Core
 	mu   sync.Mutex
 	open *pcrBatch // queued and still taking readers; nil if none
+	// sent is the last batch sent to the TPM (in flight until it is done).
+	sent *pcrBatch
+	// lastRead is how long the last PCR_Read took (ns).
+	lastRead atomic.Int64
 }
+
+// maxBatchWait bounds a batch's wait for readers on a slow TPM.
+const maxBatchWait = 5 * time.Millisecond
 
 type pcrKey struct {
 	alg tpm2.TPMIAlgHash
@@ -31,11 +50,14 @@ type pcrKey struct {
 
 // pcrBatch is one trip through the queue.
 type pcrBatch struct {
-	keys []pcrKey // distinct PCRs asked for; grows only while open
-	once sync.Once
-	vals [][]byte // parallel to keys, set once by finish
-	err  error
-	done chan struct{}
+	keys    []pcrKey // distinct PCRs asked for; grows only while open
+	readers int      // readers that joined
+	want    int      // readers the lead waits for (0: none)
+	filled  chan struct{}
+	once    sync.Once
+	vals    [][]byte // parallel to keys, set once by finish
+	err     error
+	done    chan struct{}
 }
 
 func newPCRBatcher(c *Core) *pcrBatcher { return &pcrBatcher{c: c} }
@@ -48,12 +70,18 @@ func (b *pcrBatcher) read(ctx context.Context, alg tpm2.TPMIAlgHash, idx int) ([
 	bt := b.open
 	lead := bt == nil
 	if lead {
-		bt = &pcrBatch{done: make(chan struct{})}
+		bt = &pcrBatch{done: make(chan struct{}), filled: make(chan struct{})}
 		b.open = bt
 	}
 	slot := bt.add(k)
+	bt.readers++
+	if !lead && bt.want > 0 && bt.full() {
+		bt.want = 0
+		close(bt.filled)
+	}
 	b.mu.Unlock()
 	if lead {
+		b.fill(bt)
 		b.carry(bt)
 	} else {
 		select {
@@ -69,6 +97,57 @@ func (b *pcrBatcher) read(ctx context.Context, alg tpm2.TPMIAlgHash, idx int) ([
 		return nil, fmt.Errorf("%w: PCR_Read returned no value for it", ErrUnsupported)
 	}
 	return bt.vals[slot], nil
+}
+
+// batchDigests is how many digests one PCR_Read answer carries.
+const batchDigests = 8
+
+// full: the batch has the readers it waits for, or a whole answer.
+func (bt *pcrBatch) full() bool { return bt.readers >= bt.want || len(bt.keys) >= batchDigests }
+
+// fill lets bt wait for the readers expected back (see pcrBatcher).
+func (b *pcrBatcher) fill(bt *pcrBatch) {
+	b.mu.Lock()
+	var inFlight <-chan struct{}
+	if sent := b.sent; sent != nil {
+		bt.want = sent.readers
+		if !sent.isDone() {
+			bt.want += bt.readers
+			inFlight = sent.done
+		}
+	}
+	if bt.full() {
+		bt.want = 0
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	if inFlight != nil {
+		select {
+		case <-bt.filled:
+			return
+		case <-inFlight:
+		}
+	}
+	wait := min(time.Duration(b.lastRead.Load())/4, maxBatchWait)
+	if wait <= 0 {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-bt.filled:
+	case <-timer.C:
+	}
+}
+
+func (bt *pcrBatch) isDone() bool {
+	select {
+	case <-bt.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (bt *pcrBatch) add(k pcrKey) int {
@@ -95,7 +174,10 @@ func (b *pcrBatcher) carry(bt *pcrBatch) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.c.opts.OpTimeout)
 	defer cancel()
 	err := b.c.q.do(ctx, func(t transport.TPM) error {
-		vals, err := readBatch(t, b.take(bt))
+		keys := b.take(bt)
+		start := time.Now()
+		vals, err := readBatch(t, keys)
+		b.lastRead.Store(int64(time.Since(start)))
 		bt.finish(vals, err)
 		return nil // the readers have the error; the queue need not
 	})
@@ -109,6 +191,7 @@ func (b *pcrBatcher) take(bt *pcrBatch) []pcrKey {
 	defer b.mu.Unlock()
 	if b.open == bt {
 		b.open = nil
+		b.sent = bt
 	}
 	return bt.keys
 }

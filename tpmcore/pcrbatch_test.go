@@ -115,3 +115,45 @@ func TestConcurrentReadsShareCommands(t *testing.T) {
 		}
 	}
 }
+
+// Readers that read again and again, each a moment after its last
+// answer (as processes behind FUSE do), fill each PCR_Read with all of
+// their PCRs, rather than splitting into a batch in flight and one that
+// left before the others came back.
+func TestRepeatedReadersFillBatches(t *testing.T) {
+	sim, err := simulator.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpm := &slowTPM{TPMCloser: transport.FromReadWriteCloser(sim), delay: 20 * time.Millisecond}
+	c, err := New(func() (tddl.TPM, error) { return tpm, nil }, Options{Source: "sim:"})
+	if err != nil {
+		sim.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	bank := c.DefaultBank()
+	const readers, rounds = 8, 20
+	before := tpm.reads()
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				if _, err := c.ReadPCR(context.Background(), bank, r); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(100 * time.Microsecond) // the reader's own round trip
+			}
+		}()
+	}
+	wg.Wait()
+	commands := tpm.reads() - before
+	per := float64(readers*rounds) / float64(commands)
+	t.Logf("%d reads by %d readers: %d PCR_Read commands, %.1f reads each", readers*rounds, readers, commands, per)
+	if per < 6 {
+		t.Errorf("%.1f reads per PCR_Read, want at least 6 of the 8 one answer carries", per)
+	}
+}
