@@ -204,26 +204,66 @@ func (q *queue) sendBounded(cmd []byte) (rsp []byte, slow bool, err error) {
 			return nil, false, err
 		}
 	}
-	// A runtime timer and a registration on quitCtx watch the command:
-	// a goroutine per command would cost a thread wake-up each, a fifth
-	// of a GetRandom's time on a fast TPM.
-	var fired, returned atomic.Bool
-	interrupt := func() {
-		if !returned.Load() { // else nothing to interrupt
-			fired.Store(true)
-			conn.close()
-		}
+	if err := q.watch(conn, deadline.Add(watchdogGrace)); err != nil {
+		return nil, false, err
 	}
-	watchdog := time.AfterFunc(time.Until(deadline)+watchdogGrace, interrupt)
-	unwatchQuit := context.AfterFunc(q.quitCtx, interrupt)
 	rsp, err = conn.tpm.Send(cmd)
-	returned.Store(true)
-	watchdog.Stop()
-	unwatchQuit()
+	fired := q.unwatch()
 	if err != nil {
-		return nil, fired.Load() || errors.Is(err, os.ErrDeadlineExceeded), err
+		return nil, fired || errors.Is(err, os.ErrDeadlineExceeded), err
 	}
 	return rsp, false, nil
+}
+
+// The watchdog: one timer and one registration on quitCtx for the life
+// of the queue, armed around each command (a timer and a registration
+// per command would cost allocations and a fifth of a GetRandom's time
+// on a fast TPM). Either closes the connection of the command in flight.
+type watchdog struct {
+	timer   *time.Timer
+	conn    atomic.Pointer[link] // the command in flight; nil between commands
+	expires atomic.Int64         // unix nanos past which it may be closed
+	fired   atomic.Bool
+}
+
+func (q *queue) startWatchdog() {
+	q.wd.timer = time.AfterFunc(time.Hour, func() { q.interrupt(false) })
+	q.wd.timer.Stop()
+	context.AfterFunc(q.quitCtx, func() { q.interrupt(true) })
+}
+
+// watch arms the watchdog for a command on conn until expires.
+func (q *queue) watch(conn *link, expires time.Time) error {
+	q.wd.fired.Store(false)
+	q.wd.expires.Store(expires.UnixNano())
+	q.wd.conn.Store(conn) // after expires: a late timer sees both new
+	if q.quitCtx.Err() != nil {
+		q.unwatch()
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	}
+	q.wd.timer.Reset(time.Until(expires))
+	return nil
+}
+
+// unwatch disarms it and reports whether it fired.
+func (q *queue) unwatch() bool {
+	q.wd.conn.Store(nil)
+	q.wd.timer.Stop()
+	return q.wd.fired.Load()
+}
+
+// interrupt closes the connection of the command in flight: at once
+// when the queue closes, else once it is past its time (a timer armed
+// for an earlier command may fire late).
+func (q *queue) interrupt(quit bool) {
+	c := q.wd.conn.Load()
+	if c == nil || !quit && time.Now().UnixNano() < q.wd.expires.Load() {
+		return
+	}
+	if q.wd.conn.CompareAndSwap(c, nil) {
+		q.wd.fired.Store(true)
+		c.close()
+	}
 }
 
 // checkFrame accepts only a whole response: a header whose size field

@@ -17,12 +17,12 @@ import (
 
 // newSimCore runs a Core on the in-process simulator, opened directly so
 // these tests do not depend on tddl's backends.
-func newSimCore(t *testing.T) *Core {
+func newSimCore(t testing.TB) *Core {
 	t.Helper()
 	return newSimCoreWith(t, Options{Source: "sim:"})
 }
 
-func newSimCoreWith(t *testing.T, opts Options) *Core {
+func newSimCoreWith(t testing.TB, opts Options) *Core {
 	t.Helper()
 	sim, err := simulator.Get()
 	if err != nil {

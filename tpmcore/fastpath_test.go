@@ -78,7 +78,7 @@ func TestReadBatchMatchesGoTPM(t *testing.T) {
 		{{tpm2.TPMAlgSHA256, 0}},
 		{{tpm2.TPMAlgSHA256, 23}, {tpm2.TPMAlgSHA256, 23}}, // asked twice
 	}
-	if _, err := readBatch(tpm, []pcrKey{{tpm2.TPMAlgSM3256, 0}, {tpm2.TPMAlgSHA256, 1}}); !errors.Is(err, tpm2.TPMRCHash) || !errors.Is(err, ErrInvalid) {
+	if _, err := readBatch(tpm, []pcrKey{{tpm2.TPMAlgSM3256, 0}, {tpm2.TPMAlgSHA256, 1}}, nil); !errors.Is(err, tpm2.TPMRCHash) || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("readBatch of a bank the simulator lacks: %v, want TPM_RC_HASH as ErrInvalid", err)
 	}
 	var all []pcrKey
@@ -97,7 +97,7 @@ func TestReadBatchMatchesGoTPM(t *testing.T) {
 		batches = append(batches, b)
 	}
 	for _, keys := range batches {
-		vals, err := readBatch(tpm, keys)
+		vals, err := readBatch(tpm, keys, nil)
 		if err != nil {
 			t.Fatalf("readBatch(%v): %v", keys, err)
 		}

@@ -50,14 +50,20 @@ type pcrKey struct {
 
 // pcrBatch is one trip through the queue.
 type pcrBatch struct {
-	keys    []pcrKey // distinct PCRs asked for; grows only while open
-	readers int      // readers that joined
-	want    int      // readers the lead waits for (0: none)
-	filled  chan struct{}
+	keys    []pcrKey      // distinct PCRs asked for; grows only while open
+	readers int           // readers that joined
+	want    int           // readers the lead waits for (0: none)
+	filled  chan struct{} // closed when want is met; made when the lead waits
 	once    sync.Once
 	vals    [][]byte // parallel to keys, set once by finish
 	err     error
-	done    chan struct{}
+	// done is closed by finish; made by the first reader to join (or to
+	// wait for it), so a lone reader allocates no channel. Under mu.
+	done     chan struct{}
+	finished bool // finish ran; under mu
+	// A batch of one answer's worth needs no other allocation.
+	keysBuf [batchDigests]pcrKey
+	valsBuf [batchDigests][]byte
 }
 
 func newPCRBatcher(c *Core) *pcrBatcher { return &pcrBatcher{c: c} }
@@ -70,8 +76,11 @@ func (b *pcrBatcher) read(ctx context.Context, alg tpm2.TPMIAlgHash, idx int) ([
 	bt := b.open
 	lead := bt == nil
 	if lead {
-		bt = &pcrBatch{done: make(chan struct{}), filled: make(chan struct{})}
+		bt = &pcrBatch{}
+		bt.keys = bt.keysBuf[:0]
 		b.open = bt
+	} else if bt.done == nil {
+		bt.done = make(chan struct{})
 	}
 	slot := bt.add(k)
 	bt.readers++
@@ -111,8 +120,11 @@ func (b *pcrBatcher) fill(bt *pcrBatch) {
 	var inFlight <-chan struct{}
 	if sent := b.sent; sent != nil {
 		bt.want = sent.readers
-		if !sent.isDone() {
+		if !sent.finished {
 			bt.want += bt.readers
+			if sent.done == nil {
+				sent.done = make(chan struct{})
+			}
 			inFlight = sent.done
 		}
 	}
@@ -121,6 +133,7 @@ func (b *pcrBatcher) fill(bt *pcrBatch) {
 		b.mu.Unlock()
 		return
 	}
+	bt.filled = make(chan struct{})
 	b.mu.Unlock()
 	if inFlight != nil {
 		select {
@@ -141,15 +154,6 @@ func (b *pcrBatcher) fill(bt *pcrBatch) {
 	}
 }
 
-func (bt *pcrBatch) isDone() bool {
-	select {
-	case <-bt.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (bt *pcrBatch) add(k pcrKey) int {
 	for i, x := range bt.keys {
 		if x == k {
@@ -162,27 +166,31 @@ func (bt *pcrBatch) add(k pcrKey) int {
 
 // finish publishes the outcome once: the job's, or the queue's error if
 // the job never ran or did not end in time.
-func (bt *pcrBatch) finish(vals [][]byte, err error) {
+func (b *pcrBatcher) finish(bt *pcrBatch, vals [][]byte, err error) {
 	bt.once.Do(func() {
 		bt.vals, bt.err = vals, err
-		close(bt.done)
+		b.mu.Lock()
+		bt.finished = true
+		done := bt.done
+		b.mu.Unlock()
+		if done != nil {
+			close(done)
+		}
 	})
 }
 
 // carry runs bt as one queue job and finishes it.
 func (b *pcrBatcher) carry(bt *pcrBatch) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.c.opts.OpTimeout)
-	defer cancel()
-	err := b.c.q.do(ctx, func(t transport.TPM) error {
+	err := b.c.q.doWithin(b.c.opts.OpTimeout, func(t transport.TPM) error {
 		keys := b.take(bt)
 		start := time.Now()
-		vals, err := readBatch(t, keys)
+		vals, err := readBatch(t, keys, bt.valsBuf[:0])
 		b.lastRead.Store(int64(time.Since(start)))
-		bt.finish(vals, err)
+		b.finish(bt, vals, err)
 		return nil // the readers have the error; the queue need not
 	})
 	b.take(bt)
-	bt.finish(nil, err)
+	b.finish(bt, nil, err)
 }
 
 // take closes bt to new readers and returns what they asked for.
@@ -197,9 +205,10 @@ func (b *pcrBatcher) take(bt *pcrBatch) []pcrKey {
 }
 
 // readBatch reads the value of every key, with one PCR_Read per
-// response's worth of digests. The values share one new buffer.
-func readBatch(t transport.TPM, keys []pcrKey) ([][]byte, error) {
-	vals := make([][]byte, len(keys))
+// response's worth of digests, into vals (appended to dst). The values
+// share one new buffer.
+func readBatch(t transport.TPM, keys []pcrKey, dst [][]byte) ([][]byte, error) {
+	vals := append(dst[:0], make([][]byte, len(keys))...)
 	var buf []byte
 	for {
 		var sel pcrSelKey

@@ -22,9 +22,7 @@ type Opener func() (tddl.TPM, error)
 // sequence (seal: create primary, create, flush) that must not interleave
 // with other callers' commands.
 type job struct {
-	ctx  context.Context
-	run  func(t transport.TPM) error
-	done chan error
+	ctx context.Context
 	// turn is closed when the job may run (it is at the head of the
 	// queue) or must not (err is set: the queue failed it or closed).
 	turn chan struct{}
@@ -64,6 +62,8 @@ type queue struct {
 	cancelQuit context.CancelFunc
 
 	// Runner-owned state: only the goroutine holding the TPM uses it.
+	ex       exclusive // the transport of the job running
+	wd       watchdog  // of the command in flight (conn.go)
 	conn     *link
 	dirty    bool  // the TPM may hold objects or sessions a job left behind
 	lastFail error // what the last fail returned
@@ -86,6 +86,7 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 		q.conn = &link{tpm: conn}
 	}
 	q.healthy.Store(conn != nil)
+	q.startWatchdog()
 	return q
 }
 
@@ -94,7 +95,6 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 // until its command in progress ends (the job stops before its next
 // command): a command cut short would cost the connection.
 func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
-	j := &job{ctx: ctx, run: fn, done: make(chan error, 1), turn: make(chan struct{})}
 	q.mu.Lock()
 	switch {
 	case q.closed:
@@ -104,8 +104,9 @@ func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
 		q.busy = true
 		q.runners.Add(1)
 		q.mu.Unlock()
-		return q.take(j)
+		return q.take(ctx, fn)
 	}
+	j := &job{ctx: ctx, turn: make(chan struct{})}
 	q.waiting = append(q.waiting, j)
 	q.mu.Unlock()
 	select {
@@ -120,15 +121,35 @@ func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
 	if j.err != nil {
 		return j.err
 	}
-	return q.take(j)
+	return q.take(ctx, fn)
 }
 
-// take runs j, which holds the TPM, then hands the TPM to the next job.
-func (q *queue) take(j *job) error {
+// doWithin is do for a caller without a context of its own: on an idle
+// queue it runs at once, with nothing to allocate; waiting, it gives up
+// after timeout.
+func (q *queue) doWithin(timeout time.Duration, fn func(t transport.TPM) error) error {
+	q.mu.Lock()
+	idle := !q.busy && !q.closed
+	if idle {
+		q.busy = true
+		q.runners.Add(1)
+	}
+	q.mu.Unlock()
+	if idle {
+		return q.take(context.Background(), fn)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return q.do(ctx, fn)
+}
+
+// take runs fn, whose caller holds the TPM, then hands the TPM to the
+// next job.
+func (q *queue) take(ctx context.Context, fn func(t transport.TPM) error) error {
 	defer q.runners.Done()
-	q.runJob(j)
+	err := q.runJob(ctx, fn)
 	q.handOver()
-	return <-j.done
+	return err
 }
 
 // leave takes j out of the line if it is still waiting there.
@@ -195,22 +216,22 @@ type senderFunc func(cmd []byte) ([]byte, error)
 
 func (f senderFunc) Send(cmd []byte) ([]byte, error) { return f(cmd) }
 
-func (q *queue) runJob(j *job) {
-	if err := j.ctx.Err(); err != nil {
-		j.done <- fmt.Errorf("%w: %w", ErrUnavailable, err)
-		return
+func (q *queue) runJob(ctx context.Context, fn func(t transport.TPM) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if q.conn != nil {
 		q.flushLeftovers() // a reconnect does it otherwise
 		if q.conn == nil {
 			// The TPM failed the cleanup: this job would meet the same.
 			q.failed(q.lastFail)
-			j.done <- q.lastFail
-			return
+			return q.lastFail
 		}
 	}
-	ex := &exclusive{q: q, ctx: j.ctx}
-	err := j.run(ex)
+	// One transport for every job, as one job runs at a time.
+	q.ex = exclusive{q: q, ctx: ctx}
+	ex := &q.ex
+	err := fn(ex)
 	if err != nil || ex.cut {
 		// A garbled answer hides the handle of an object the TPM did
 		// create; a job stopped between commands (its caller gave up)
@@ -220,7 +241,7 @@ func (q *queue) runJob(j *job) {
 	if ex.failed != nil {
 		q.failed(ex.err)
 	}
-	j.done <- err
+	return err
 }
 
 // failed fails the jobs waiting now if err, a TPM failure, was slow to
