@@ -34,6 +34,9 @@ type options struct {
 	// and both clients (-tpm-profile); meter then counts its commands.
 	profile *latency.Profile
 	meter   *meter
+	// pprof, if set, is where the daemons write CPU and allocation
+	// profiles (a tpmfs built with -tags tpmfs_pprof).
+	pprof string
 }
 
 // randomRead is the read size on the random file (head -c, dd bs=64k):
@@ -66,6 +69,7 @@ func main() {
 	flag.IntVar(&o.readers, "readers", 8, "concurrent `readers` (one PCR each, at most 24)")
 	flag.BoolVar(&o.check, "check", false, "exit with status 1 when a target is missed")
 	only := flag.String("only", "", "comma-separated `measurements` to run: "+strings.Join(measurements, ", ")+" (default: all)")
+	flag.StringVar(&o.pprof, "pprof", "", "build tpmfs with profiling and have each mounted daemon write its CPU and allocation profiles into `dir`")
 	profile := flag.String("tpm-profile", "", "run every measurement through a latency model of a `TPM`: "+strings.Join(latency.Profiles(), " or ")+
 		" (swtpm only; reports modelled milliseconds and the TPM commands of each operation)")
 	flag.Parse()
@@ -136,9 +140,19 @@ func run(out io.Writer, o options) ([]*backendRun, error) {
 	}
 	defer os.RemoveAll(work)
 	bin := o.tpmfs
+	if o.pprof != "" {
+		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
+			return nil, err
+		}
+		// The daemons inherit it (pprof.go in cmd/tpmfs).
+		os.Setenv("TPMFS_PROFILE", o.pprof)
+	}
 	if bin == "" {
 		bin = filepath.Join(work, "tpmfs")
-		build := exec.Command("go", "build", "-o", bin, "tpmfs/cmd/tpmfs")
+		build := exec.Command("go", "build", "-tags", "tpmfs_pprof", "-o", bin, "tpmfs/cmd/tpmfs")
+		if o.pprof == "" {
+			build = exec.Command("go", "build", "-o", bin, "tpmfs/cmd/tpmfs")
+		}
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return nil, fmt.Errorf("build tpmfs (or give -tpmfs): %w", err)

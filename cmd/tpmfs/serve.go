@@ -26,6 +26,7 @@ import (
 // unmounted (umount, or ctx ends: then it unmounts). ready is called once
 // the mount is visible.
 func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready func() error) error {
+	defer startProfile()()
 	log := logrus.WithFields(logrus.Fields{"source": cfg.Source, "mountpoint": mountpoint})
 	ownerAuth, err := readSRKAuth(cfg.SRKAuth)
 	if err != nil {
