@@ -42,6 +42,10 @@ type Manager struct {
 	// clock counts commands, to find the contexts resident longest
 	// unused (resident.go).
 	clock uint64
+	// objectSlots and sessionSlots are how many objects and sessions
+	// the TPM surely holds loaded at once (TPM_PT_HR_TRANSIENT_MIN,
+	// TPM_PT_HR_LOADED_MIN).
+	objectSlots, sessionSlots int
 	// onChange runs after a client changed a hierarchy (resident.go).
 	onChange func()
 }
@@ -61,7 +65,12 @@ func New(tpm transport.TPM) (*Manager, error) {
 	}
 	quiet := logrus.New()
 	quiet.SetOutput(io.Discard)
+	objects, sessions, err := readSlots(tpm)
+	if err != nil {
+		return nil, err
+	}
 	return &Manager{
+		objectSlots: objects, sessionSlots: sessions,
 		attrs:    attrs,
 		owner:    make(map[uint32]*Space),
 		detached: make(map[uint32]*detached),
@@ -125,6 +134,34 @@ func (m *Manager) forgetSession(sp *Space, h uint32) {
 	if m.owner[h] == sp {
 		delete(m.owner, h)
 	}
+}
+
+// readSlots reads how many objects and sessions the TPM holds loaded at
+// once, at least (three each in the reference implementation and on
+// common chips).
+func readSlots(tpm transport.TPM) (objects, sessions int, err error) {
+	rsp, err := tpm2.GetCapability{
+		Capability:    tpm2.TPMCapTPMProperties,
+		Property:      uint32(tpm2.TPMPTHRTransientMin),
+		PropertyCount: 3,
+	}.Execute(tpm)
+	if err != nil {
+		return 0, 0, fmt.Errorf("get capability slots: %w", err)
+	}
+	props, err := rsp.CapabilityData.Data.TPMProperties()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	objects, sessions = 3, 3 // the minimum the PC Client profile asks
+	for _, p := range props.TPMProperty {
+		switch p.Property {
+		case tpm2.TPMPTHRTransientMin:
+			objects = max(int(p.Value), 2)
+		case tpm2.TPMPTHRLoadedMin:
+			sessions = max(int(p.Value), 2)
+		}
+	}
+	return objects, sessions, nil
 }
 
 // maxCapCommands asks for as many attributes per GetCapability as the TPM

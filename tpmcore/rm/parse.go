@@ -30,6 +30,7 @@ const (
 	htHMACSession   = 0x02
 	htPolicySession = 0x03 // also TPM_HT_SAVED_SESSION in GetCapability
 	htTransient     = 0x80
+	htPersistent    = 0x81
 )
 
 func handleType(h uint32) byte { return byte(h >> 24) }

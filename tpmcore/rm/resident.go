@@ -198,13 +198,32 @@ func (m *Manager) swapOut(t transport.TPM) error {
 	return nil
 }
 
-func (m *Manager) anyResident(session bool) bool {
+func (m *Manager) anyResident(session bool) bool { return m.anyResidentBut(session, nil) }
+
+func (m *Manager) anyResidentBut(session bool, keep []uint32) bool {
 	if session {
-		_, _, s := m.lruSession(nil)
+		_, _, s := m.lruSession(keep)
 		return s != nil
 	}
-	_, _, o := m.lruObject(nil)
+	_, _, o := m.lruObject(keep)
 	return o != nil
+}
+
+// residents counts the objects and sessions resident, in every space.
+func (m *Manager) residents() (objects, sessions int) {
+	for sp := range m.spaces {
+		for _, o := range sp.objects {
+			if o.real != 0 {
+				objects++
+			}
+		}
+		for _, s := range sp.sessions {
+			if s.resident {
+				sessions++
+			}
+		}
+	}
+	return objects, sessions
 }
 
 // Resident lists the TPM handles the manager keeps loaded: what its

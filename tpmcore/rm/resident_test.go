@@ -224,3 +224,44 @@ func TestInternalSpace(t *testing.T) {
 	}
 	assertNothingLoaded(t, tpm)
 }
+
+// TestRoomBeforeAuthorizedCommands: with the TPM's slots full of another
+// client's keys, a command authorized by an HMAC session that needs a
+// slot (Create, here under a persistent key the TPM loads into a slot of
+// its own) finds room made before it is sent: sent again after the TPM
+// refused it, its authorization would no longer hold.
+func TestRoomBeforeAuthorizedCommands(t *testing.T) {
+	tpm := openSim(t)
+	m := newManager(t, tpm)
+	a, b := newClient(m, tpm), newClient(m, tpm)
+	srk := createPrimary(t, b, tpm2.ECCSRKTemplate)
+	if _, err := (tpm2.EvictControl{Auth: tpm2.TPMRHOwner, ObjectHandle: &tpm2.NamedHandle{Handle: srk.ObjectHandle, Name: srk.Name},
+		PersistentHandle: 0x81000001}).Execute(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range tpmProperty(t, tpm, tpm2.TPMPTHRTransientMin) {
+		createPrimary(t, a, eccSigningKey(fmt.Sprint("a", i)))
+	}
+	sess, _, err := tpm2.HMACSession(b, tpm2.TPMAlgSHA256, 16, tpm2.AESEncryption(128, tpm2.EncryptIn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := (tpm2.Create{
+			ParentHandle: tpm2.AuthHandle{Handle: 0x81000001, Name: srk.Name, Auth: sess},
+			InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
+				Data: tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: []byte("secret")})}},
+			InPublic: tpm2.New2B(sealedObject(nil)),
+		}).Execute(b); err != nil {
+			t.Fatalf("Create %d under the persistent SRK with the TPM full: %v", i, err)
+		}
+	}
+	if _, err := (tpm2.EvictControl{Auth: tpm2.TPMRHOwner, ObjectHandle: &tpm2.NamedHandle{Handle: 0x81000001, Name: srk.Name},
+		PersistentHandle: 0x81000001}).Execute(b); err != nil {
+		t.Fatal(err)
+	}
+	assertOnlyResident(t, m, tpm)
+	a.close(t)
+	b.close(t)
+	assertNothingLoaded(t, tpm)
+}

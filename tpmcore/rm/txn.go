@@ -60,6 +60,9 @@ func (x *txn) run() ([]byte, error) {
 		}
 	}
 	for retried := false; ; retried = true {
+		if err := x.makeRoom(); err != nil {
+			return nil, err
+		}
 		rc, err := x.prepare()
 		if err != nil {
 			return nil, err
@@ -253,6 +256,101 @@ func (x *txn) inUse() []uint32 {
 	return hs
 }
 
+// makeRoom swaps out, before a command, what it takes to leave the TPM a
+// free slot for what it loads or creates (an object, a session), for the
+// contexts it names that are not resident, and for the persistent
+// objects it names, which the TPM loads into a slot of their own. Making
+// room once the TPM has refused the command for want of it is not
+// enough: the TPM has then checked the command's sessions, and sent
+// again, their authorization no longer holds.
+func (x *txn) makeRoom() error {
+	objects, sessions := x.newSlots()
+	named := x.namedResident()
+	for {
+		res, resSess := x.m.residents()
+		if res+objects <= x.m.objectSlots && resSess+sessions <= x.m.sessionSlots {
+			return nil
+		}
+		session := res+objects <= x.m.objectSlots
+		freed, err := x.m.evict(x.t, session, named)
+		if err != nil {
+			return err
+		}
+		if !freed && !x.m.anyResidentBut(session, named) {
+			return nil // nothing more to swap: let the TPM judge
+		}
+	}
+}
+
+// slotCommands need a free object slot besides the handles they name:
+// those that load or create an object, and TPM2_Create, which builds
+// the new object in a slot of its own.
+var slotCommands = []tpm2.TPMCC{
+	tpm2.TPMCCCreatePrimary, tpm2.TPMCCCreate, tpm2.TPMCCCreateLoaded, tpm2.TPMCCLoad,
+	tpm2.TPMCCLoadExternal, tpm2.TPMCCContextLoad, tpm2.TPMCCHashSequenceStart, tpm2.TPMCCMACStart,
+}
+
+// newSlots counts the object and session slots the command needs that
+// are not taken by what it names already resident.
+func (x *txn) newSlots() (objects, sessions int) {
+	cc := tpm2.TPMCC(x.c.cc)
+	switch {
+	case cc == tpm2.TPMCCStartAuthSession:
+		sessions++
+	case slices.Contains(slotCommands, cc):
+		objects++
+	}
+	for i := range x.c.attr.handles {
+		h := binary.BigEndian.Uint32(x.orig[handleOff(i):])
+		if o := x.sp.objects[h]; isTransient(h) && o != nil && o.real == 0 {
+			objects++
+		}
+		if s := x.sp.sessions[h]; isSession(h) && s != nil && !s.resident {
+			sessions++
+		}
+		if handleType(h) == htPersistent {
+			objects++ // the TPM loads it into a slot for the command
+		}
+	}
+	for _, e := range x.c.sessions {
+		if s := x.sp.sessions[e.handle]; s != nil && !s.resident {
+			sessions++
+		}
+	}
+	return objects, sessions
+}
+
+// namedResident lists the real handles of the command's contexts that
+// are resident: they stay.
+func (x *txn) namedResident() []uint32 {
+	var hs []uint32
+	for i := range x.c.attr.handles {
+		h := binary.BigEndian.Uint32(x.orig[handleOff(i):])
+		if o := x.sp.objects[h]; isTransient(h) && o != nil && o.real != 0 {
+			hs = append(hs, o.real)
+		}
+		if s := x.sp.sessions[h]; isSession(h) && s != nil && s.resident {
+			hs = append(hs, h)
+		}
+	}
+	for _, e := range x.c.sessions {
+		if s := x.sp.sessions[e.handle]; s != nil && s.resident {
+			hs = append(hs, e.handle)
+		}
+	}
+	return hs
+}
+
+// authorized: the command carries an HMAC or policy session.
+func (x *txn) authorized() bool {
+	for _, e := range x.c.sessions {
+		if isSession(e.handle) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxMakeRoom bounds how often one command makes room and is sent again.
 const maxMakeRoom = 8
 
@@ -281,7 +379,9 @@ func (x *txn) transmit() ([]byte, error) {
 			made, err = x.reclaim()
 		case rc == tpm2.TPMRCSessionHandles:
 			made, err = x.evictOrphan()
-		case x.full(rc):
+		case x.full(rc) && !x.authorized():
+			// (makeRoom should have left room. A command with sessions
+			// is not sent again: their authorization no longer holds.)
 			made, err = x.m.evict(x.t, rc == tpm2.TPMRCSessionMemory, x.inUse())
 		}
 		if err != nil || !made {
