@@ -73,7 +73,7 @@ func (r *backendRun) goals() goals {
 	case "dtpm":
 		return goals{pread: 1.05, readers: 6, seal: 120, unseal: 50, swaps: 10}
 	}
-	return goals{pread: 1.05}
+	return goals{} // other models: for comparison only
 }
 
 func (r *backendRun) metrics() []metric {
