@@ -16,7 +16,7 @@
 // Commands per call:
 //
 //	ReadPCR, Extend, Measure: 1.  Random: 1 per 128 bytes or fewer.
-//	GetInfo: 5.  LoadedHandles, FlushSession: 1.  SealKey: 1 PCR_Read per PCR (twice: once here, once in
+//	GetInfo: 5.  LoadedHandles, FlushSession, TickNonce: 1.  SealKey: 1 PCR_Read per PCR (twice: once here, once in
 //	go-tpm), OSAP, Seal, FlushSpecific.  UnsealKey: OSAP, OIAP, Unseal,
 //	FlushSpecific x2.  A failed Seal or Unseal adds one GetCapability
 //	(is there an owner?).
