@@ -43,6 +43,10 @@ type Core struct {
 
 	// sealReady is when SealReady last succeeded (unix nanos).
 	sealReady atomic.Int64
+
+	// rec records every extend (record.go); nil: none. Set once,
+	// before other operations.
+	rec Recorder
 }
 
 // Bank is a PCR bank: its tpm2-tools name, algorithm and digest size.

@@ -30,6 +30,9 @@ type family interface {
 	measure(ctx context.Context, idx int, data []byte) error
 	// random fills p from the TPM's RNG.
 	random(ctx context.Context, p []byte) error
+	// pcrJob runs fn as one exclusive queue job with the family's PCR
+	// primitives: a recorded extend (record.go).
+	pcrJob(ctx context.Context, fn func(ops pcrOps) error) error
 
 	// sealJob runs fn, which may call seal, unseal and reseal, as one
 	// exclusive queue job and maps its errors to tpmcore's sentinels
