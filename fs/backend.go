@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 
+	"tpmfs/measurelog"
 	"tpmfs/tpmcore"
 	"tpmfs/vault"
 )
@@ -45,6 +46,20 @@ type Objects interface {
 	Truncate(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) error
 }
 
+// EventLogs are the logs under eventlog/ (measurelog.Logs): tpmfs's own
+// ("tpmfs"), the kernel's (Kernel), and their replay (Verify).
+type EventLogs interface {
+	// Kernel lists the kernel's logs present: "firmware",
+	// "ima-ascii", "ima-binary".
+	Kernel() []string
+	// Open returns log name as it is now, fixed for the open's life.
+	Open(ctx context.Context, name string) (measurelog.Snapshot, error)
+	// Size is log name's length now.
+	Size(name string) (int64, error)
+	// Verify renders the replay of the logs against the PCRs.
+	Verify(ctx context.Context) ([]byte, error)
+}
+
 // Backend is what a tree is served from.
 type Backend struct {
 	TPM TPM
@@ -52,4 +67,6 @@ type Backend struct {
 	// whom the resource manager holds to rm_policy= and rm_quota=.
 	OpenRaw func(uid uint32) (RawClient, error)
 	Objects Objects
+	// Logs serve eventlog/; nil: no eventlog/.
+	Logs EventLogs
 }

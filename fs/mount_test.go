@@ -48,6 +48,12 @@ func withQuota(objects int, bytes int64) mountOpt {
 
 func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	t.Helper()
+	return mountFakeLogs(t, nil, mopts...)
+}
+
+// mountFakeLogs is mountFake with eventlog/ served from logs.
+func mountFakeLogs(t *testing.T, logs EventLogs, mopts ...mountOpt) *fixture {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		swtpmtest.SkipOrFail(t, "in-process mounts need root")
 	}
@@ -65,7 +71,7 @@ func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	f.store = store
-	opts := Options{PCRMode: 0o644, RandomMode: 0o444, SealMode: 0o1777, DeviceMode: 0o600, Log: log}
+	opts := Options{PCRMode: 0o644, RandomMode: 0o444, SealMode: 0o1777, DeviceMode: 0o600, LogMode: 0o444, Log: log}
 	vopts := vault.Options{Log: log}
 	for _, o := range mopts {
 		o(&opts, &vopts)
@@ -77,6 +83,7 @@ func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 		TPM:     f.tpm,
 		OpenRaw: func(uint32) (RawClient, error) { return f.raw, nil },
 		Objects: f.vault,
+		Logs:    logs,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)

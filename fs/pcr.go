@@ -193,7 +193,7 @@ func (h *pcrHandle) extend(ctx context.Context) error {
 		return fmt.Errorf("extend pcr %s:%d: %w", h.f.bank.Name, h.f.idx, err)
 	}
 	h.done = true
-	return h.f.root.tpm.Extend(tpmContext(ctx), h.f.bank, h.f.idx, d)
+	return h.f.root.tpm.Extend(callerContext(ctx), h.f.bank, h.f.idx, d)
 }
 
 // Flush runs on every close: event data is measured here, and a digest
@@ -206,7 +206,7 @@ func (h *pcrHandle) Flush(ctx context.Context) syscall.Errno {
 	}
 	var err error
 	if h.f.event {
-		err = h.f.root.tpm.Measure(tpmContext(ctx), h.f.idx, h.buf)
+		err = h.f.root.tpm.Measure(callerContext(ctx), h.f.idx, h.buf)
 		h.buf = nil
 	} else {
 		err = h.extend(ctx)

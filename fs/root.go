@@ -19,6 +19,8 @@ type Options struct {
 	UID, GID uint32
 	// Permission bits (<= 07777) of the fixed files.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
+	// LogMode is the mode of eventlog/*.
+	LogMode uint32
 	// Bank is the bank shown by pcrs/NN; empty means the TPM's default.
 	Bank string
 	Log  *logrus.Entry
@@ -31,6 +33,7 @@ type Root struct {
 	tpm     TPM
 	openRaw func(uid uint32) (RawClient, error)
 	objects Objects
+	logs    EventLogs
 	opts    Options
 	log     *logrus.Entry
 	bank    tpmcore.Bank // default bank
@@ -51,7 +54,7 @@ func New(b Backend, opts Options) (*Root, error) {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	r := &Root{tpm: b.TPM, openRaw: b.OpenRaw, objects: b.Objects, opts: opts, log: opts.Log, mounted: time.Now()}
+	r := &Root{tpm: b.TPM, openRaw: b.OpenRaw, objects: b.Objects, logs: b.Logs, opts: opts, log: opts.Log, mounted: time.Now()}
 	r.noRemove.root = r
 	r.bank = b.TPM.DefaultBank()
 	if opts.Bank != "" {
@@ -73,6 +76,9 @@ func (r *Root) OnAdd(ctx context.Context) {
 	r.AddChild("tpmrm0", r.NewPersistentInode(ctx, &deviceFile{fixed: r.fixed(r.opts.DeviceMode, "device_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	seal := &sealDir{fixed: r.fixed(r.opts.SealMode, "seal_mode")}
 	r.AddChild("seal", r.NewPersistentInode(ctx, seal, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	if r.logs != nil {
+		r.AddChild("eventlog", r.newEventlogDir(ctx), false)
+	}
 }
 
 func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
