@@ -58,10 +58,19 @@ var Options = []Option{
 	{Name: "device_mode", Arg: "MODE", Example: "0660", Default: "0600",
 		Doc: "octal mode of `tpmrm0`, the raw command channel",
 		set: modeSetter(func(c *Config) *uint32 { return &c.DeviceMode })},
+	{Name: "log_mode", Arg: "MODE", Example: "0440", Default: "0444",
+		Doc: "octal mode of `eventlog/*`, which only read; the IMA logs name every file executed, so `log_mode=0440,gid=GROUP` keeps them to a group",
+		set: modeSetter(func(c *Config) *uint32 { return &c.LogMode })},
 	{Name: "state", Arg: "DIR", Example: "/var/lib/tpmfs", Default: "`/var/lib/tpmfs` for root, else `$XDG_STATE_HOME/tpmfs`",
 		Doc: "absolute path of the directory where sealed objects are kept",
 		set: func(c *Config, _ Env, val string) (err error) {
 			c.StateDir, err = absPath(val)
+			return err
+		}},
+	{Name: "eventlog_dir", Arg: "DIR", Example: "/sys/kernel/security", Default: "`/sys/kernel/security` for a kernel TPM (SOURCE `auto` or a device); none for swtpm and sim",
+		Doc: "absolute path of the securityfs mount whose event logs `eventlog/` shows: `tpmN/binary_bios_measurements` (N of the device's name) as `firmware`, `ima/ascii_runtime_measurements` and `ima/binary_runtime_measurements` as `ima-ascii` and `ima-binary`",
+		set: func(c *Config, _ Env, val string) (err error) {
+			c.EventlogDir, err = absPath(val)
 			return err
 		}},
 	{Name: "bank", Arg: "BANK", Example: "sha384", Default: "sha256; sha1 on a TPM 1.2",

@@ -42,6 +42,7 @@ func ParseEnv(env Env, src string, options []string) (*Config, error) {
 		RandomMode: DefaultRandomMode,
 		SealMode:   DefaultSealMode,
 		DeviceMode: DefaultDeviceMode,
+		LogMode:    DefaultLogMode,
 		SRKAuth:    SRKAuth{WellKnown: true},
 		SealQuota:  &DefaultSealQuota,
 		RMPolicy:   DefaultRMPolicy,

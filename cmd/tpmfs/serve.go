@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	tfs "tpmfs/fs"
+	"tpmfs/measurelog"
 	"tpmfs/mountopts"
 	"tpmfs/sealstore"
 	"tpmfs/tddl"
@@ -63,10 +64,17 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	if err != nil {
 		return fmt.Errorf("state directory (state=): %w", err)
 	}
+	kernelDir, tpmIndex := cfg.KernelLogDir()
+	logs, err := measurelog.New(ctx, core, store, measurelog.Options{KernelDir: kernelDir, TPMIndex: tpmIndex, Log: log})
+	if err != nil {
+		return fmt.Errorf("event log in the state directory (state=): %w", err)
+	}
+	defer logs.Close()
 	backend := tfs.Backend{
 		TPM:     core,
 		OpenRaw: func(uid uint32) (tfs.RawClient, error) { return core.NewClient(uid) },
 		Objects: objects,
+		Logs:    logs,
 	}
 	root, err := tfs.New(backend, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
@@ -76,6 +84,7 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 		RandomMode: cfg.RandomMode,
 		SealMode:   cfg.SealMode,
 		DeviceMode: cfg.DeviceMode,
+		LogMode:    cfg.LogMode,
 		Bank:       cfg.Bank,
 		Log:        log,
 	})
