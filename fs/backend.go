@@ -58,6 +58,9 @@ type EventLogs interface {
 	Size(name string) (int64, error)
 	// Verify renders the replay of the logs against the PCRs.
 	Verify(ctx context.Context) ([]byte, error)
+	// CheckRoom reports whether an extend can be recorded now (the
+	// state directory's room and write access).
+	CheckRoom() error
 }
 
 // Backend is what a tree is served from.

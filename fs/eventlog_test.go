@@ -14,11 +14,12 @@ import (
 
 // fakeLogs serves logs from memory; a log grows by Append.
 type fakeLogs struct {
-	mu     sync.Mutex
-	logs   map[string][]byte
-	kernel []string
-	verify string
-	opens  int
+	mu      sync.Mutex
+	logs    map[string][]byte
+	kernel  []string
+	verify  string
+	opens   int
+	roomErr error
 }
 
 func (l *fakeLogs) Kernel() []string { return l.kernel }
@@ -43,6 +44,8 @@ func (l *fakeLogs) Size(name string) (int64, error) {
 func (l *fakeLogs) Verify(ctx context.Context) ([]byte, error) {
 	return []byte(l.verify), nil
 }
+
+func (l *fakeLogs) CheckRoom() error { return l.roomErr }
 
 func (l *fakeLogs) append(name, s string) {
 	l.mu.Lock()
@@ -138,5 +141,21 @@ func TestEventlogReadOnly(t *testing.T) {
 	wantErrno(t, "rmdir eventlog", os.Remove(f.path("eventlog")), syscall.EPERM)
 	if string(logs.logs["tpmfs"]) != before {
 		t.Error("the log changed")
+	}
+}
+
+// An extend the log has no room for is refused at open, where a shell
+// sees it, and nothing is extended.
+func TestEventlogNoRoomRefusedAtOpen(t *testing.T) {
+	logs := newFakeLogs()
+	f := mountFakeLogs(t, logs)
+	logs.roomErr = syscall.ENOSPC
+	_, err := os.OpenFile(f.path("pcrs/16"), os.O_WRONLY|os.O_TRUNC, 0)
+	wantErrno(t, "open pcrs/16 for an event", err, syscall.ENOSPC)
+	_, err = os.OpenFile(f.path("pcrs/sha256/16"), os.O_WRONLY|os.O_TRUNC, 0)
+	wantErrno(t, "open pcrs/sha256/16 for a digest", err, syscall.ENOSPC)
+	logs.roomErr = nil
+	if err := os.WriteFile(f.path("pcrs/16"), []byte("x"), 0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -97,6 +97,11 @@ func (f *pcrFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 			err := fmt.Errorf("extend pcr %d: %w: locality 0 may not extend it", f.idx, tpmcore.ErrNotAllowed)
 			return nil, 0, f.root.errno(ctx, err, f.fields())
 		}
+		if f.root.logs != nil {
+			if err := f.root.logs.CheckRoom(); err != nil {
+				return nil, 0, f.root.errno(ctx, fmt.Errorf("extend pcr %d: %w", f.idx, err), f.fields())
+			}
+		}
 		h.writable = true
 	}
 	// Direct I/O: every read reaches the TPM, so cat never shows a stale

@@ -287,3 +287,19 @@ func TestSnapshotStable(t *testing.T) {
 		t.Errorf("read at the end: %d, %v", n, err)
 	}
 }
+
+// CheckRoom is what a writer sees at open: a full log, or no room in
+// the state directory.
+func TestCheckRoom(t *testing.T) {
+	sim, st := newSim(t), newState(t)
+	l, _ := openLogs(t, sim, st, Options{})
+	if err := l.CheckRoom(); err != nil {
+		t.Fatal(err)
+	}
+	l.journal.mu.Lock()
+	l.journal.size = MaxSize - 100
+	l.journal.mu.Unlock()
+	if err := l.CheckRoom(); !errors.Is(err, ErrFull) {
+		t.Fatalf("a full log: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package measurelog
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/sirupsen/logrus"
 
@@ -74,6 +75,23 @@ func (l *Logs) Open(ctx context.Context, name string) (Snapshot, error) {
 	}
 	return l.journal.Snapshot(), nil
 }
+
+// CheckRoom reports whether an extend can be recorded now: the log is
+// not full, and the state directory is writable and has room for a
+// record. It is the early check a writer sees at open (a shell ignores
+// the errors of close, where events are measured).
+func (l *Logs) CheckRoom() error {
+	if l.journal.Size()+recordRoom > MaxSize {
+		return ErrFull
+	}
+	if err := l.journal.store.CheckRoom(recordRoom); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	return nil
+}
+
+// recordRoom is about the most one record and its pending copy take.
+const recordRoom = 32 << 10
 
 // Size is the length of log name now.
 func (l *Logs) Size(name string) (int64, error) {
