@@ -74,9 +74,11 @@ func (r *Root) refuseWrite(ctx context.Context, name string, flags uint32) sysca
 // which reads to its end however the log grows, and whose size lseek
 // (SEEK_END) and fstat report: tools that take the size first
 // (tpm2_eventlog) read a whole log. Without an open file, stat reports
-// the log's size now. (The kernel names the open file only for lseek
-// and reads; for a stat, go-fuse takes the first open file, so a stat
-// while the log is open reports that snapshot's size.)
+// the log's size now. The kernel keeps one size per inode, though: of
+// several opens of a growing log, each reads its own snapshot to its
+// end, but a size asked for by one may be answered, for a few
+// milliseconds, with another's; and for a stat (not an lseek) go-fuse
+// is not told the open file and takes the first one's.
 type logFile struct {
 	fixed
 	name string
@@ -95,6 +97,10 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if err != nil {
 		return nil, 0, f.root.errno(ctx, err, f.fields())
 	}
+	// The kernel keeps one size per inode, valid until the next tick
+	// even with no attribute timeout: drop it, so that this open's first
+	// lseek(SEEK_END) or fstat asks for its own snapshot's.
+	f.NotifyContent(-1, 0)
 	// Direct I/O: two opens may see different snapshots, which a page
 	// cache shared by the inode would mix.
 	return &snapHandle{snap: snap}, fuse.FOPEN_DIRECT_IO, 0
