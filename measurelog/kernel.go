@@ -46,8 +46,9 @@ type Kernel struct {
 	last map[string][]byte // the newest snapshot of each log, and room to grow
 }
 
-// NewKernel finds the logs present under dir for the kernel's TPM tpmN;
-// dir "" means none.
+// NewKernel finds the logs present under dir for the kernel's TPM tpmN
+// that the daemon may read (securityfs keeps them to root); dir "" means
+// none.
 func NewKernel(dir string, tpm int) *Kernel {
 	k := &Kernel{paths: map[string]string{}, last: map[string][]byte{}}
 	if dir == "" {
@@ -56,7 +57,7 @@ func NewKernel(dir string, tpm int) *Kernel {
 	for _, f := range kernelFiles {
 		path := kernelPath(dir, f.path, tpm)
 		var st unix.Stat_t
-		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(path, unix.R_OK) == nil {
 			k.paths[f.name] = path
 			k.names = append(k.names, f.name)
 		}

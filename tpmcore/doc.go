@@ -22,6 +22,11 @@
 // commands pass through unmanaged, one client at a time, so that a TSS
 // can run on them beside tpmcore's own operations.
 //
+// With a Recorder (record.go; package measurelog), every Extend and
+// Measure is recorded in the same queue job as it is made: the record is
+// durable before the extend is sent and settled (kept or dropped) by
+// what the PCR then holds, and a new boot of the TPM starts a new log.
+//
 // A raw Client has the write(2)/read(2) semantics of /dev/tpmrm0: its
 // Write refuses an oversized, short or premature command with a sentinel
 // (ErrCommandTooLarge, ErrInvalid, ErrResponseUnread) before anything
