@@ -50,8 +50,7 @@ type Journal struct {
 	boot     tpmcore.Boot
 	hasBoot  bool
 	pending  *tpmcore.Extension
-	pendLine []byte   // pending's record, as it will be appended
-	pendFile *os.File // opened on first use
+	pendLine []byte // pending's record, as it will be appended
 }
 
 var _ tpmcore.Recorder = (*Journal)(nil)
@@ -60,9 +59,14 @@ var _ tpmcore.Recorder = (*Journal)(nil)
 // short by a crash is removed; a log that does not parse is set aside
 // as .eventlog.bad (and a new one starts at the next settle); a pending
 // record is kept for the first settle to decide.
+//
+// The journal keeps its log open for reading only, and opens files for
+// writing only while it writes them, so that the state directory's file
+// system can be remounted read-only under a running tpmfs (as sealstore
+// allows).
 func OpenJournal(store *sealstore.Store, log *logrus.Entry) (*Journal, error) {
 	j := &Journal{store: store, log: log}
-	f, err := store.OpenFile(logName, os.O_RDWR)
+	f, err := store.OpenFile(logName, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return j, nil
 	}
@@ -75,7 +79,7 @@ func OpenJournal(store *sealstore.Store, log *logrus.Entry) (*Journal, error) {
 	case eventlog.IsTruncated(err) && lg.Boot != nil:
 		// The append of a record was cut short; its extend is the
 		// pending record's, which settling decides.
-		if err := truncateSync(f, int64(good)); err != nil {
+		if err := j.write(logName, 0, func(w *os.File) error { return truncateSync(w, int64(good)) }); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("event log: drop a partial record: %w", err)
 		}
@@ -113,6 +117,20 @@ func truncateSync(f *os.File, size int64) error {
 	return f.Sync()
 }
 
+// write opens the journal's file name for writing (with flags added to
+// O_WRONLY), runs fn on it and closes it.
+func (j *Journal) write(name string, flags int, fn func(f *os.File) error) error {
+	f, err := j.store.OpenFile(name, os.O_WRONLY|flags)
+	if err != nil {
+		return err
+	}
+	err = fn(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Close closes the journal's files; snapshots keep theirs.
 func (j *Journal) Close() error {
 	j.mu.Lock()
@@ -120,10 +138,6 @@ func (j *Journal) Close() error {
 	if j.file != nil {
 		j.file.release()
 		j.file = nil
-	}
-	if j.pendFile != nil {
-		j.pendFile.Close()
-		j.pendFile = nil
 	}
 	return nil
 }
@@ -165,29 +179,28 @@ func (j *Journal) NewBoot(b tpmcore.Boot) error {
 	if err != nil {
 		return fmt.Errorf("new event log: %w", err)
 	}
-	f, err := j.store.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+	err = j.write(tmpName, os.O_CREATE|os.O_TRUNC, func(f *os.File) error {
+		if _, err := f.WriteAt(head, 0); err != nil {
+			return err
+		}
+		return f.Sync()
+	})
 	if err != nil {
-		return fmt.Errorf("new event log: %w", err)
-	}
-	if _, err := f.WriteAt(head, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("new event log: write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("new event log: sync: %w", err)
+		return fmt.Errorf("new event log: write %s: %w", tmpName, err)
 	}
 	j.mu.Lock()
 	had := j.file != nil
 	j.mu.Unlock()
 	if had {
 		if err := j.store.RenameFile(logName, oldName); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			f.Close()
 			return fmt.Errorf("new event log: keep the old one: %w", err)
 		}
 	}
 	if err := j.store.RenameFile(tmpName, logName); err != nil {
-		f.Close()
+		return fmt.Errorf("new event log: %w", err)
+	}
+	f, err := j.store.OpenFile(logName, os.O_RDONLY)
+	if err != nil {
 		return fmt.Errorf("new event log: %w", err)
 	}
 	j.mu.Lock()

@@ -149,7 +149,11 @@ func (d *dying) Begin(e *tpmcore.Extension) error {
 
 func (d *dying) Resolve(done bool) error {
 	if d.at == "append" {
-		d.Journal.file.f.WriteAt(d.Journal.pendLine[:len(d.Journal.pendLine)/2], d.Journal.size)
+		half := d.Journal.pendLine[:len(d.Journal.pendLine)/2]
+		d.Journal.write(logName, 0, func(f *os.File) error {
+			_, err := f.WriteAt(half, d.Journal.size)
+			return err
+		})
 	}
 	return nil
 }
@@ -164,8 +168,7 @@ func TestCrashReconciliation(t *testing.T) {
 			sim.core.Measure(ctx, 16, []byte("before the crash"))
 			sim.core.SetRecorder(ctx, &dying{Journal: l.journal, at: at})
 			sim.core.Measure(ctx, 16, []byte("the crash"))
-			l.journal.pendFile.Close() // the process is gone
-			l.journal.file.f.Close()
+			l.journal.file.f.Close() // the process is gone
 			st.close()
 
 			st.open(t)

@@ -80,23 +80,15 @@ func (j *Journal) Begin(e *tpmcore.Extension) error {
 }
 
 // writePending replaces the pending file's content by data, durably.
-// Truncating first means a crash leaves a prefix of data, never a mix
+// It is truncated first, so a crash leaves a prefix of data, never a mix
 // with the old content, and a prefix of a JSON object does not parse.
 func (j *Journal) writePending(data []byte) error {
-	if j.pendFile == nil {
-		f, err := j.store.OpenFile(pendingName, os.O_RDWR|os.O_CREATE)
-		if err != nil {
+	return j.write(pendingName, os.O_CREATE|os.O_TRUNC, func(f *os.File) error {
+		if _, err := f.WriteAt(data, 0); err != nil {
 			return err
 		}
-		j.pendFile = f
-	}
-	if err := j.pendFile.Truncate(0); err != nil {
-		return err
-	}
-	if _, err := j.pendFile.WriteAt(data, 0); err != nil {
-		return err
-	}
-	return j.pendFile.Sync()
+		return f.Sync()
+	})
 }
 
 // Resolve appends the pending record (done) or drops it. An append that
@@ -115,8 +107,17 @@ func (j *Journal) Resolve(done bool) error {
 	if sh == nil {
 		return errors.New("event log: no log to append to")
 	}
-	if err := appendSync(sh.f, j.pendLine, size); err != nil {
-		sh.f.Truncate(size)
+	err := j.write(logName, 0, func(f *os.File) error {
+		if !sameFile(f, sh.f) {
+			return fmt.Errorf("%s was replaced under tpmfs", logName)
+		}
+		if err := appendSync(f, j.pendLine, size); err != nil {
+			f.Truncate(size)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("event log: append record %d: %w", j.next, err)
 	}
 	j.mu.Lock()
@@ -134,21 +135,26 @@ func appendSync(f *os.File, line []byte, at int64) error {
 	return f.Sync()
 }
 
+// sameFile reports whether a and b are the same file.
+func sameFile(a, b *os.File) bool {
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
 // dropPending forgets the pending record. Emptying the file is only
 // tidiness: a record left there whose extend was not made is dropped
 // again by the next settle, as the PCR says.
 func (j *Journal) dropPending() {
 	j.pending, j.pendLine = nil, nil
-	if j.pendFile != nil {
-		j.pendFile.Truncate(0)
-	}
+	j.write(pendingName, os.O_TRUNC, func(*os.File) error { return nil })
 }
 
 // loadPending takes up the pending file a crash left: a whole record
 // numbered next in this boot's log. Anything else in it (an empty or
 // partial file, a record already appended, another boot's) is ignored.
 func (j *Journal) loadPending() {
-	f, err := j.store.OpenFile(pendingName, os.O_RDWR)
+	f, err := j.store.OpenFile(pendingName, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -156,7 +162,7 @@ func (j *Journal) loadPending() {
 		j.log.WithError(err).Warn("event log: pending record unreadable; ignored")
 		return
 	}
-	j.pendFile = f
+	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize))
 	if err != nil || len(data) == 0 {
 		return

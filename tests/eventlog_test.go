@@ -311,8 +311,9 @@ func TestEventlogModes(t *testing.T) {
 	}
 }
 
-// A full state directory refuses extends (the log cannot record them)
-// with ENOSPC, where echo sees it, and the PCR is unchanged; a read-only
+// A full or read-only state directory refuses extends (the log cannot
+// record them) with ENOSPC or EROFS, where echo sees it, and the PCR is
+// unchanged; with room again they work, with no restart. A read-only
 // mount refuses them with EROFS and still shows the log.
 func TestEventlogFullStateDirRefusesExtend(t *testing.T) {
 	tpm := swtpmtest.Start(t)
@@ -333,11 +334,28 @@ func TestEventlogFullStateDirRefusesExtend(t *testing.T) {
 	os.Remove(filepath.Join(state, ".filler"))
 	sh(t, "printf event > "+m.Path("pcrs", "16"))
 	checkReplay(t, m, 16)
+
+	// The state directory's file system remounted read-only under the
+	// daemon (tpmfs keeps no file open for writing there): EROFS.
+	if err := syscall.Mount("", state, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	before = readPCR(t, m.Path("pcrs", "sha256", "16"))
+	root.refused(t, syscall.EROFS, "printf x > "+m.Path("pcrs", "16"))
+	root.refused(t, syscall.EROFS, "echo "+strings.Repeat("cd", 32)+" > "+m.Path("pcrs", "sha256", "16"))
+	if got := readPCR(t, m.Path("pcrs", "sha256", "16")); got != before {
+		t.Fatalf("pcr 16 changed under a read-only state dir")
+	}
+	if err := syscall.Mount("", state, "", syscall.MS_REMOUNT, ""); err != nil {
+		t.Fatalf("remount read-write: %v", err)
+	}
+	sh(t, "printf again > "+m.Path("pcrs", "16"))
+	checkReplay(t, m, 16)
 	m.unmount(t)
 
 	ro := mountTPM(t, tpm.Source(), "state="+state, "ro")
 	root.refused(t, syscall.EROFS, "printf x > "+ro.Path("pcrs", "16"))
-	if recs := readCEL(t, ro.Path("eventlog", "tpmfs")); len(recs) != 2 {
+	if recs := readCEL(t, ro.Path("eventlog", "tpmfs")); len(recs) != 3 {
 		t.Errorf("read-only mount: %d records", len(recs))
 	}
 }
