@@ -45,7 +45,17 @@ func (l *fakeLogs) Verify(ctx context.Context) ([]byte, error) {
 	return []byte(l.verify), nil
 }
 
-func (l *fakeLogs) CheckRoom() error { return l.roomErr }
+func (l *fakeLogs) CheckRoom() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.roomErr
+}
+
+func (l *fakeLogs) setRoomErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.roomErr = err
+}
 
 func (l *fakeLogs) append(name, s string) {
 	l.mu.Lock()
@@ -102,6 +112,9 @@ func TestEventlogSnapshotPerOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs.append("tpmfs", "\x1e{\"recnum\":1}\n")
+	logs.mu.Lock()
+	now := string(logs.logs["tpmfs"])
+	logs.mu.Unlock()
 	if st, _ := fd.Stat(); st.Size() != int64(len(first)) {
 		t.Errorf("fstat of an open log: %d, want its snapshot's %d", st.Size(), len(first))
 	}
@@ -115,7 +128,6 @@ func TestEventlogSnapshotPerOpen(t *testing.T) {
 	// The kernel does not say which open a stat is for, and go-fuse
 	// then takes the first open file's: stat the log once it is closed.
 	fd.Close()
-	now := string(logs.logs["tpmfs"])
 	if st, _ := os.Stat(path); st.Size() != int64(len(now)) {
 		t.Errorf("stat: %d, want the log's %d", st.Size(), len(now))
 	}
@@ -149,12 +161,12 @@ func TestEventlogReadOnly(t *testing.T) {
 func TestEventlogNoRoomRefusedAtOpen(t *testing.T) {
 	logs := newFakeLogs()
 	f := mountFakeLogs(t, logs)
-	logs.roomErr = syscall.ENOSPC
+	logs.setRoomErr(syscall.ENOSPC)
 	_, err := os.OpenFile(f.path("pcrs/16"), os.O_WRONLY|os.O_TRUNC, 0)
 	wantErrno(t, "open pcrs/16 for an event", err, syscall.ENOSPC)
 	_, err = os.OpenFile(f.path("pcrs/sha256/16"), os.O_WRONLY|os.O_TRUNC, 0)
 	wantErrno(t, "open pcrs/sha256/16 for a digest", err, syscall.ENOSPC)
-	logs.roomErr = nil
+	logs.setRoomErr(nil)
 	if err := os.WriteFile(f.path("pcrs/16"), []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
