@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/pcrsel"
 )
 
@@ -60,8 +61,8 @@ type Firmware struct {
 // last byte, or at an event with type 0 and no data (the zeroed rest of
 // a firmware's log area).
 func ParseFirmware(b []byte) (*Firmware, error) {
-	r := &leReader{b: b}
-	first, err := r.sha1Event()
+	r := tpmwire.NewReader(b)
+	first, err := sha1Event(&r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: firmware event 0: %w", ErrInvalid, err)
 	}
@@ -75,12 +76,12 @@ func ParseFirmware(b []byte) (*Firmware, error) {
 	} else {
 		fw.add(first)
 	}
-	for n := 1; r.len() > 0; n++ {
+	for n := 1; r.Len() > 0; n++ {
 		var ev FirmwareEvent
 		if fw.CryptoAgile {
-			ev, err = r.agileEvent(algs)
+			ev, err = agileEvent(&r, algs)
 		} else {
-			ev, err = r.sha1Event()
+			ev, err = sha1Event(&r)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: firmware event %d: %w", ErrInvalid, n, err)
@@ -108,17 +109,17 @@ type algSize struct {
 
 // parseSpecID reads the algorithm list of a TCG_EfiSpecIDEvent.
 func parseSpecID(data []byte) ([]algSize, error) {
-	r := &leReader{b: data[len(specID03):]}
-	r.u32()   // platformClass
-	r.take(4) // version minor, major, errata, uintnSize
-	n := r.u32()
-	if r.err == nil && (n == 0 || n > maxAlgs) {
+	r := tpmwire.NewReader(data[len(specID03):])
+	le32(&r)  // platformClass
+	r.Take(4) // version minor, major, errata, uintnSize
+	n := le32(&r)
+	if r.Err() == nil && (n == 0 || n > maxAlgs) {
 		return nil, fmt.Errorf("Spec ID event with %d algorithms", n)
 	}
 	var algs []algSize
 	for range n {
-		a := algSize{alg: r.u16(), size: int(r.u16())}
-		if r.err != nil {
+		a := algSize{alg: le16(&r), size: int(le16(&r))}
+		if r.Err() != nil {
 			break
 		}
 		if a.size == 0 || a.size > 64 {
@@ -129,46 +130,46 @@ func parseSpecID(data []byte) ([]algSize, error) {
 		}
 		algs = append(algs, a)
 	}
-	r.take(int(r.u8())) // vendorInfo
-	if r.err != nil {
-		return nil, fmt.Errorf("Spec ID event: %w", r.err)
+	r.Take(int(r.U8())) // vendorInfo
+	if r.Err() != nil {
+		return nil, fmt.Errorf("Spec ID event: %w", r.Err())
 	}
 	return algs, nil
 }
 
-func (r *leReader) sha1Event() (FirmwareEvent, error) {
-	ev := FirmwareEvent{PCR: int(r.u32()), Type: r.u32()}
-	d := r.take(20)
-	ev.Data = r.take(int(r.u32()))
-	if r.err != nil {
-		return ev, r.err
+func sha1Event(r *tpmwire.Reader) (FirmwareEvent, error) {
+	ev := FirmwareEvent{PCR: int(le32(r)), Type: le32(r)}
+	d := r.Take(20)
+	ev.Data = r.Take(int(le32(r)))
+	if r.Err() != nil {
+		return ev, r.Err()
 	}
 	ev.Digests = []Digest{{Alg: pcrsel.SHA1.Name, Value: Hex(d)}}
 	return ev, checkPCR(ev.PCR)
 }
 
-func (r *leReader) agileEvent(algs []algSize) (FirmwareEvent, error) {
-	ev := FirmwareEvent{PCR: int(r.u32()), Type: r.u32()}
-	n := r.u32()
-	if r.err == nil && n > uint32(len(algs)) {
+func agileEvent(r *tpmwire.Reader, algs []algSize) (FirmwareEvent, error) {
+	ev := FirmwareEvent{PCR: int(le32(r)), Type: le32(r)}
+	n := le32(r)
+	if r.Err() == nil && n > uint32(len(algs)) {
 		return ev, fmt.Errorf("%d digests, the log has %d algorithms", n, len(algs))
 	}
 	for range n {
-		alg := r.u16()
+		alg := le16(r)
 		size := 0
 		for _, a := range algs {
 			if a.alg == alg {
 				size = a.size
 			}
 		}
-		if r.err == nil && size == 0 {
+		if r.Err() == nil && size == 0 {
 			return ev, fmt.Errorf("digest of algorithm %#04x, not in the Spec ID event", alg)
 		}
-		ev.Digests = append(ev.Digests, Digest{Alg: algName(alg), Value: Hex(r.take(size))})
+		ev.Digests = append(ev.Digests, Digest{Alg: algName(alg), Value: Hex(r.Take(size))})
 	}
-	ev.Data = r.take(int(r.u32()))
-	if r.err != nil {
-		return ev, r.err
+	ev.Data = r.Take(int(le32(r)))
+	if r.Err() != nil {
+		return ev, r.Err()
 	}
 	return ev, checkPCR(ev.PCR)
 }
@@ -187,44 +188,18 @@ func algName(alg uint16) string {
 	return fmt.Sprintf("%#04x", alg)
 }
 
-// leReader reads little-endian fields; past the end it records an error
-// and returns zeros.
-type leReader struct {
-	b   []byte
-	err error
-}
+// The log is little-endian (UEFI's byte order); tpmwire's reader takes
+// the bytes, these read the numbers.
 
-func (r *leReader) len() int { return len(r.b) }
-
-func (r *leReader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b) {
-		r.err = fmt.Errorf("%d bytes needed, %d left", n, len(r.b))
-		return nil
-	}
-	out := r.b[:n:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *leReader) u8() uint8 {
-	if b := r.take(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (r *leReader) u16() uint16 {
-	if b := r.take(2); b != nil {
+func le16(r *tpmwire.Reader) uint16 {
+	if b := r.Take(2); b != nil {
 		return binary.LittleEndian.Uint16(b)
 	}
 	return 0
 }
 
-func (r *leReader) u32() uint32 {
-	if b := r.take(4); b != nil {
+func le32(r *tpmwire.Reader) uint32 {
+	if b := r.Take(4); b != nil {
 		return binary.LittleEndian.Uint32(b)
 	}
 	return 0

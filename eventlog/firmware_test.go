@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"tpmfs/internal/swtpmtest"
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/pcrsel"
 )
 
@@ -111,11 +112,11 @@ func TestFirmwareStartupLocality(t *testing.T) {
 	// After the Spec ID event (SHA-1 form): an agile EV_NO_ACTION event
 	// on PCR 0 with one sha1 digest of zeros and "StartupLocality\0" 3.
 	_, rest := splitFirst(t, log)
-	ev := le32(0, 3, 1)
+	ev := putLE32(0, 3, 1)
 	ev = append(ev, 0x04, 0x00)
 	ev = append(ev, make([]byte, 20)...)
 	data := append([]byte("StartupLocality\x00"), 3)
-	ev = append(ev, le32(uint32(len(data)))...)
+	ev = append(ev, putLE32(uint32(len(data)))...)
 	ev = append(ev, data...)
 	withLoc := append(append(append([]byte(nil), log[:len(log)-len(rest)]...), ev...), rest...)
 	fw, err := ParseFirmware(withLoc)
@@ -137,14 +138,14 @@ func TestFirmwareStartupLocality(t *testing.T) {
 // splitFirst returns the first (SHA-1 form) event of a log and the rest.
 func splitFirst(t *testing.T, log []byte) ([]byte, []byte) {
 	t.Helper()
-	r := &leReader{b: log}
-	if _, err := r.sha1Event(); err != nil {
+	r := tpmwire.NewReader(log)
+	if _, err := sha1Event(&r); err != nil {
 		t.Fatal(err)
 	}
-	return log[:len(log)-r.len()], r.b
+	return log[:len(log)-r.Len()], r.Rest()
 }
 
-func le32(vs ...uint32) []byte {
+func putLE32(vs ...uint32) []byte {
 	var out []byte
 	for _, v := range vs {
 		out = append(out, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
@@ -161,12 +162,12 @@ func TestFirmwareMalformed(t *testing.T) {
 		}
 	}
 	huge := append([]byte(nil), log...)
-	copy(huge[28:], le32(1<<31)) // the first event's size
+	copy(huge[28:], putLE32(1<<31)) // the first event's size
 	if _, err := ParseFirmware(huge); err == nil {
 		t.Error("an event larger than the log parsed")
 	}
 	first, rest := splitFirst(t, log)
-	badPCR := append(append(append([]byte(nil), first...), le32(24)...), rest[4:]...)
+	badPCR := append(append(append([]byte(nil), first...), putLE32(24)...), rest[4:]...)
 	if _, err := ParseFirmware(badPCR); err == nil {
 		t.Error("an event on PCR 24 parsed")
 	}

@@ -53,7 +53,7 @@ func FuzzParseLog(f *testing.F) {
 func FuzzParseFirmware(f *testing.F) {
 	f.Add(fixture(f, "gce-ubuntu-2104.bin")[:2000])
 	f.Add(fixture(f, "uefi-sha1.bin")[:1000])
-	f.Add(le32(0, 3))
+	f.Add(putLE32(0, 3))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fw, err := ParseFirmware(data)
 		if err != nil {
