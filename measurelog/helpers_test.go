@@ -31,7 +31,7 @@ type simConn struct{ transport.TPM }
 
 func (simConn) Close() error { return nil }
 
-func newSim(t *testing.T) *simTPM {
+func newSim(t testing.TB) *simTPM {
 	t.Helper()
 	sim, err := simulator.Get()
 	if err != nil {
@@ -59,7 +59,7 @@ type state struct {
 	store *sealstore.Store
 }
 
-func newState(t *testing.T) *state {
+func newState(t testing.TB) *state {
 	t.Helper()
 	s := &state{dir: t.TempDir()}
 	s.open(t)
@@ -67,7 +67,7 @@ func newState(t *testing.T) *state {
 	return s
 }
 
-func (s *state) open(t *testing.T) {
+func (s *state) open(t testing.TB) {
 	t.Helper()
 	st, err := sealstore.Open(s.dir)
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *state) parse(t *testing.T, name string) *eventlog.Log {
 }
 
 // openLogs opens the logs on sim and st, with a captured log.
-func openLogs(t *testing.T, sim *simTPM, st *state, opts Options) (*Logs, *logtest.Hook) {
+func openLogs(t testing.TB, sim *simTPM, st *state, opts Options) (*Logs, *logtest.Hook) {
 	t.Helper()
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)

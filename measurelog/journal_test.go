@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -200,8 +201,16 @@ func TestPendingIgnoredUnlessCurrent(t *testing.T) {
 	sim, st := newSim(t), newState(t)
 	l, _ := openLogs(t, sim, st, Options{})
 	sim.core.Measure(ctx, 16, []byte("one"))
-	written := st.read(t, pendingName) // record 1's, appended since
+	written, err := pendingJSON(st.read(t, pendingName)) // record 1's, appended since
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrap := func(js []byte) []byte {
+		return append(fmt.Appendf(nil, "%s %d %x\n", pendingMagic, len(js), sha256.Sum256(js)), js...)
+	}
 	current := bytes.Replace(written, []byte(`"recnum":1`), []byte(`"recnum":2`), 1)
+	torn := wrap(current)
+	copy(torn[len(torn)-20:], "00000000000000000000")
 	l.Close()
 	st.close()
 	for _, tc := range []struct {
@@ -209,12 +218,15 @@ func TestPendingIgnoredUnlessCurrent(t *testing.T) {
 		data    []byte
 		pending bool
 	}{
-		{"next record", current, true},
-		{"appended already", written, false},
-		{"partial", current[:len(current)/2], false},
+		{"next record", wrap(current), true},
+		{"next record, old bytes after it", append(wrap(current), "\x00garbage from a longer record"...), true},
+		{"appended already", wrap(written), false},
+		{"partial", wrap(current)[:len(current)/2], false},
+		{"torn", torn, false},
 		{"empty", nil, false},
-		{"other boot", bytes.Replace(current, []byte(`"reset_count":`), []byte(`"reset_count":9`), 1), false},
+		{"other boot", wrap(bytes.Replace(current, []byte(`"reset_count":`), []byte(`"reset_count":9`), 1)), false},
 		{"garbage", []byte("\x00\x01{"), false},
+		{"dropped", append([]byte("dropped"), wrap(current)[7:]...), false},
 	} {
 		os.WriteFile(st.file(pendingName), tc.data, 0o600)
 		st.open(t)

@@ -2,6 +2,7 @@ package measurelog
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,16 +80,40 @@ func (j *Journal) Begin(e *tpmcore.Extension) error {
 	return nil
 }
 
-// writePending replaces the pending file's content by data, durably.
-// It is truncated first, so a crash leaves a prefix of data, never a mix
-// with the old content, and a prefix of a JSON object does not parse.
+// writePending replaces the pending record by data, durably. The file
+// is overwritten in place, not truncated (which would cost the file
+// system a metadata commit per extend): a header line gives the length
+// and SHA-256 of the JSON after it, so what follows is ignored, and a
+// write a crash cut short does not check out.
 func (j *Journal) writePending(data []byte) error {
-	return j.write(pendingName, os.O_CREATE|os.O_TRUNC, func(f *os.File) error {
-		if _, err := f.WriteAt(data, 0); err != nil {
+	sum := sha256.Sum256(data)
+	payload := append(fmt.Appendf(nil, "%s %d %x\n", pendingMagic, len(data), sum), data...)
+	return j.write(pendingName, os.O_CREATE, func(f *os.File) error {
+		if _, err := f.WriteAt(payload, 0); err != nil {
 			return err
 		}
-		return f.Sync()
+		return syncData(f)
 	})
+}
+
+// pendingMagic starts the pending file's header line.
+const pendingMagic = "tpmfs-pending"
+
+// pendingJSON returns the JSON the pending file's header vouches for.
+func pendingJSON(b []byte) ([]byte, error) {
+	head, rest, ok := bytes.Cut(b, []byte("\n"))
+	var n int
+	var sum []byte
+	if !ok || len(head) > 100 {
+		return nil, fmt.Errorf("%s: no header", pendingName)
+	}
+	if _, err := fmt.Sscanf(string(head), pendingMagic+" %d %x", &n, &sum); err != nil || n < 0 || n > len(rest) {
+		return nil, fmt.Errorf("%s: bad header %q", pendingName, head)
+	}
+	if got := sha256.Sum256(rest[:n]); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%s: record does not match its checksum (a write cut short)", pendingName)
+	}
+	return rest[:n], nil
 }
 
 // Resolve appends the pending record (done) or drops it. An append that
@@ -111,11 +136,11 @@ func (j *Journal) Resolve(done bool) error {
 		if !sameFile(f, sh.f) {
 			return fmt.Errorf("%s was replaced under tpmfs", logName)
 		}
-		if err := appendSync(f, j.pendLine, size); err != nil {
+		if _, err := f.WriteAt(j.pendLine, size); err != nil {
 			f.Truncate(size)
 			return err
 		}
-		return nil
+		return syncData(f)
 	})
 	if err != nil {
 		return fmt.Errorf("event log: append record %d: %w", j.next, err)
@@ -128,13 +153,6 @@ func (j *Journal) Resolve(done bool) error {
 	return nil
 }
 
-func appendSync(f *os.File, line []byte, at int64) error {
-	if _, err := f.WriteAt(line, at); err != nil {
-		return err
-	}
-	return f.Sync()
-}
-
 // sameFile reports whether a and b are the same file.
 func sameFile(a, b *os.File) bool {
 	sa, err1 := a.Stat()
@@ -142,12 +160,15 @@ func sameFile(a, b *os.File) bool {
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
-// dropPending forgets the pending record. Emptying the file is only
-// tidiness: a record left there whose extend was not made is dropped
-// again by the next settle, as the PCR says.
+// dropPending forgets the pending record. Spoiling the file's header is
+// only tidiness: a record left there whose extend was not made is
+// dropped again by the next settle, as the PCR says.
 func (j *Journal) dropPending() {
 	j.pending, j.pendLine = nil, nil
-	j.write(pendingName, os.O_TRUNC, func(*os.File) error { return nil })
+	j.write(pendingName, 0, func(f *os.File) error {
+		_, err := f.WriteAt([]byte("dropped"), 0)
+		return err
+	})
 }
 
 // loadPending takes up the pending file a crash left: a whole record
@@ -165,6 +186,10 @@ func (j *Journal) loadPending() {
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize))
 	if err != nil || len(data) == 0 {
+		return
+	}
+	if data, err = pendingJSON(data); err != nil {
+		j.log.WithError(err).Debug("event log: no pending record")
 		return
 	}
 	e, line, err := parsePending(data)
