@@ -31,15 +31,19 @@ type family interface {
 	// random fills p from the TPM's RNG.
 	random(ctx context.Context, p []byte) error
 
-	// sealJob runs fn, which may call seal, unseal and reseal, as one
-	// exclusive queue job and maps its errors to tpmcore's sentinels
-	// (sealErr).
+	// sealJob runs fn, which may call seal, unseal, reseal and inspect,
+	// as one exclusive queue job and maps its errors to tpmcore's
+	// sentinels (sealErr).
 	sealJob(ctx context.Context, fn func(t transport.TPM) error) error
-	// seal, unseal and reseal are package sealing's operations for the
-	// family, with its storage root key's secret; t is sealJob's.
-	seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error)
-	unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error)
-	reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error)
+	// seal, unseal, reseal and inspect are package sealing's operations
+	// for the family, with its storage root key's secret; t is sealJob's.
+	seal(t transport.TPM, name string, b Binding, secret []byte) (*Sealed, error)
+	unseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures) ([]byte, error)
+	reseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures, b Binding) (*Sealed, error)
+	inspect(t transport.TPM, b Binding, obj *Sealed, sigs *Signatures) (*SealReport, error)
+	// signedPolicies tells whether objects may be sealed with an authkey
+	// (ErrUnsupported on a TPM 1.2).
+	signedPolicies() error
 
 	// checkSeal tells whether a seal can succeed now (SealReady); t is
 	// sealJob's.

@@ -81,13 +81,13 @@ func TestSealWithSelection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Seal(ctx, "absent", absent, []byte("x")); !errors.Is(err, ErrInvalid) {
+		if _, err := c.Seal(ctx, "absent", Bind(absent), []byte("x")); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Seal to %s:0 on a TPM without that bank = %v, want ErrInvalid", b.Name, err)
 		}
 	}
 
 	secret := []byte("sealed to 16 and 23")
-	obj, err := c.Seal(ctx, "seam", sel, secret)
+	obj, err := c.Seal(ctx, "seam", Bind(sel), secret)
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
 	}
@@ -97,17 +97,17 @@ func TestSealWithSelection(t *testing.T) {
 	if want := policyPCR([]int{16, 23}, values); !bytes.Equal(obj.Policy, want) {
 		t.Errorf("policy %x, want %x", obj.Policy, want)
 	}
-	if got, err := c.Unseal(ctx, "seam", obj); err != nil || !bytes.Equal(got, secret) {
+	if got, err := c.Unseal(ctx, "seam", obj, nil); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("Unseal while the PCRs hold = %q, %v", got, err)
 	}
 
 	// A second object, sealed to PCR 23 only, moved to 16 and 23 while
 	// 23 holds.
-	other, err := c.Seal(ctx, "other", mustSelection(t, c, "sha256:23"), []byte("other"))
+	other, err := c.Seal(ctx, "other", Bind(mustSelection(t, c, "sha256:23")), []byte("other"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, err := c.Reseal(ctx, "other", other, sel)
+	moved, err := c.Reseal(ctx, "other", other, nil, Bind(sel))
 	if err != nil || moved.Selection != "sha256:16,23" {
 		t.Fatalf("Reseal to %s = %+v, %v", sel, moved, err)
 	}
@@ -115,24 +115,24 @@ func TestSealWithSelection(t *testing.T) {
 	if err := c.Extend(ctx, bank, 16, make([]byte, bank.Size)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Unseal(ctx, "seam", obj)
+	_, err = c.Unseal(ctx, "seam", obj, nil)
 	var pe *PolicyError
 	if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || len(pe.Differ) != 1 || pe.Differ[0].String() != "sha256:16" {
 		t.Fatalf("Unseal after PCR 16 moved = %v, want ErrPolicy naming sha256:16", err)
 	}
-	if _, err := c.Reseal(ctx, "seam", obj, mustSelection(t, c, "sha256:23")); !errors.Is(err, ErrPolicy) {
+	if _, err := c.Reseal(ctx, "seam", obj, nil, Bind(mustSelection(t, c, "sha256:23"))); !errors.Is(err, ErrPolicy) {
 		t.Errorf("Reseal with the old policy broken = %v, want ErrPolicy", err)
 	}
-	if _, err := c.Unseal(ctx, "other", moved); !errors.Is(err, ErrPolicy) {
+	if _, err := c.Unseal(ctx, "other", moved, nil); !errors.Is(err, ErrPolicy) {
 		t.Errorf("Unseal of the resealed object after PCR 16 moved = %v, want ErrPolicy", err)
 	}
 	// The object sealed to 23 alone still opens: the reseal made a new
 	// object and left the old one valid.
-	if got, err := c.Unseal(ctx, "other", other); err != nil || string(got) != "other" {
+	if got, err := c.Unseal(ctx, "other", other, nil); err != nil || string(got) != "other" {
 		t.Errorf("Unseal of the object before its reseal = %q, %v", got, err)
 	}
 	// Under another name the envelope does not open.
-	if _, err := c.Unseal(ctx, "renamed", other); !errors.Is(err, ErrCorrupt) {
+	if _, err := c.Unseal(ctx, "renamed", other, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Unseal under another name = %v, want ErrCorrupt", err)
 	}
 }

@@ -40,7 +40,7 @@ func (v *Vault) OpenRead(ctx context.Context, c Caller, ref Ref, part Part) (Rea
 	if part != Data || rec.Sealed == nil {
 		return &reader{v: v, ref: ref, text: v.info(rec).Text(part)}, nil
 	}
-	secret, err := v.tpm.Unseal(ctx, ref.Name, rec.Sealed)
+	secret, err := v.tpm.Unseal(ctx, ref.Name, rec.Sealed, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -16,9 +16,9 @@ import (
 // TPM is what the vault needs of the TPM (tpmcore.Core).
 type TPM interface {
 	ParseSelection(s string) (tpmcore.Selection, error)
-	Seal(ctx context.Context, name string, sel tpmcore.Selection, secret []byte) (*tpmcore.Sealed, error)
-	Unseal(ctx context.Context, name string, obj *tpmcore.Sealed) ([]byte, error)
-	Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sel tpmcore.Selection) (*tpmcore.Sealed, error)
+	Seal(ctx context.Context, name string, b tpmcore.Binding, secret []byte) (*tpmcore.Sealed, error)
+	Unseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures) ([]byte, error)
+	Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures, b tpmcore.Binding) (*tpmcore.Sealed, error)
 	// SealReady reports whether a seal can succeed now: the storage
 	// hierarchy is usable (TPM 1.2: the TPM has an owner).
 	SealReady(ctx context.Context) error

@@ -303,7 +303,7 @@ func (w *writer) commit(ctx context.Context) error {
 		if err != nil {
 			return w.fail(err)
 		}
-		sealed, err := v.tpm.Seal(ctx, name, sel, w.buf)
+		sealed, err := v.tpm.Seal(ctx, name, tpmcore.Bind(sel), w.buf)
 		if err != nil {
 			return w.fail(err)
 		}
@@ -314,7 +314,7 @@ func (w *writer) commit(ctx context.Context) error {
 			return w.fail(fmt.Errorf("%s/pcrs: %w", name, err))
 		}
 		if rec.Sealed != nil {
-			sealed, err := v.tpm.Reseal(ctx, name, rec.Sealed, sel)
+			sealed, err := v.tpm.Reseal(ctx, name, rec.Sealed, nil, tpmcore.Bind(sel))
 			if err != nil {
 				return w.fail(err)
 			}

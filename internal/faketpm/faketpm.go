@@ -174,14 +174,14 @@ func (t *TPM) policyLocked(sel tpmcore.Selection) ([]byte, []sealing.PCRValue) {
 
 // Seal keeps the secret in the clear in Ciphertext, behind a 16-byte
 // "tag" holding the name, bound to the selected PCRs' current values.
-func (t *TPM) Seal(ctx context.Context, name string, sel tpmcore.Selection, secret []byte) (*tpmcore.Sealed, error) {
+func (t *TPM) Seal(ctx context.Context, name string, b tpmcore.Binding, secret []byte) (*tpmcore.Sealed, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seals++
 	if t.sealErr != nil {
 		return nil, t.sealErr
 	}
-	return t.sealLocked(name, sel, secret), nil
+	return t.sealLocked(name, b.PCRs.Selection(), secret), nil
 }
 
 func (t *TPM) sealLocked(name string, sel tpmcore.Selection, secret []byte) *tpmcore.Sealed {
@@ -197,7 +197,7 @@ func (t *TPM) sealLocked(name string, sel tpmcore.Selection, secret []byte) *tpm
 }
 
 // Unseal returns the secret if the PCRs still have the sealed-to values.
-func (t *TPM) Unseal(ctx context.Context, name string, obj *tpmcore.Sealed) ([]byte, error) {
+func (t *TPM) Unseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.unseals++
@@ -224,7 +224,7 @@ func (t *TPM) unsealLocked(name string, obj *tpmcore.Sealed) ([]byte, error) {
 }
 
 // Reseal unseals (the old policy must hold) and seals under sel.
-func (t *TPM) Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sel tpmcore.Selection) (*tpmcore.Sealed, error) {
+func (t *TPM) Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures, b tpmcore.Binding) (*tpmcore.Sealed, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.reseals++
@@ -235,7 +235,7 @@ func (t *TPM) Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sel 
 	if err != nil {
 		return nil, err
 	}
-	return t.sealLocked(name, sel, secret), nil
+	return t.sealLocked(name, b.PCRs.Selection(), secret), nil
 }
 
 // ErrInjected is a failure tests inject.
