@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +180,49 @@ func TestTPM12Core(t *testing.T) {
 		}
 		if got, err := c.Unseal(ctx, "obj", free, nil); err != nil || !bytes.Equal(got, secret) {
 			t.Fatalf("Unseal of the resealed object = %q, %v", got, err)
+		}
+	})
+
+	t.Run("predicted", func(t *testing.T) {
+		// Sealed to the value PCR 16 has after two extends, computed
+		// here: refused until then, opened after, and TPM_Seal's
+		// digestAtRelease (the policy) is that value's composite.
+		old, err := c.ReadPCR(ctx, pcrsel.SHA1, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d1, d2 := sha1.Sum([]byte("one")), sha1.Sum([]byte("two"))
+		v1 := sha1.Sum(append(bytes.Clone(old), d1[:]...))
+		h := sha1.Sum(append(v1[:], d2[:]...))
+		spec, err := c.ParseSpec(fmt.Sprintf("sha1:16=%x", h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := c.Seal(ctx, "obj", Binding{PCRs: spec}, []byte("next boot"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(obj.Policy, composite1(h[:])) {
+			t.Errorf("policy %x, want the composite of the predicted value %x", obj.Policy, composite1(h[:]))
+		}
+		r, err := c.Inspect(ctx, "obj", Binding{PCRs: spec}, obj, nil)
+		if err != nil || len(r.PCRs) != 1 || r.PCRs[0].Matches() || !r.PCRs[0].Given || r.Belongs != sealing.BelongsHere {
+			t.Errorf("Inspect before the extends: %+v, %v", r, err)
+		}
+		for _, d := range [][20]byte{d1, d2} {
+			if _, err := c.Unseal(ctx, "obj", obj, nil); !errors.Is(err, ErrPolicy) {
+				t.Fatalf("Unseal before PCR 16 got there: %v, want ErrPolicy", err)
+			}
+			if err := c.Extend(ctx, pcrsel.SHA1, 16, d[:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := c.Unseal(ctx, "obj", obj, nil); err != nil || string(got) != "next boot" {
+			t.Fatalf("Unseal at the predicted value: %q, %v", got, err)
+		}
+		assertNothingLoaded12(t, c)
+		if _, err := c.ParseAuthKey([]byte("-----BEGIN PUBLIC KEY-----\n")); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("ParseAuthKey on a TPM 1.2: %v, want ErrUnsupported", err)
 		}
 	})
 

@@ -3,9 +3,15 @@ package tpmcore
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"testing"
 
 	"tpmfs/tpmcore/pcrsel"
@@ -134,5 +140,33 @@ func TestSealWithSelection(t *testing.T) {
 	// Under another name the envelope does not open.
 	if _, err := c.Unseal(ctx, "renamed", other, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Unseal under another name = %v, want ErrCorrupt", err)
+	}
+}
+
+// ParseSpec and ParseAuthKey check input for this TPM: banks it has,
+// values of the bank's size, one RSA-2048 or P-256 PEM key.
+func TestParseSpecAuthKey(t *testing.T) {
+	c := newSimCore(t)
+	h := bytes.Repeat([]byte{0xab}, 32)
+	spec, err := c.ParseSpec(fmt.Sprintf("sha256:0,16=%X\n", h))
+	if err != nil || spec.String() != fmt.Sprintf("sha256:0,16=%x", h) {
+		t.Errorf("ParseSpec = %q, %v", spec, err)
+	}
+	for _, bad := range []string{"sha256:16=abcd", "sm3_256:1=" + fmt.Sprintf("%x", h), "sha256:24"} {
+		if _, err := c.ParseSpec(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseSpec(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	text := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	if k, err := c.ParseAuthKey(text); err != nil || !bytes.Equal(k.DER, der) {
+		t.Errorf("ParseAuthKey = %v, %v", k, err)
+	}
+	if _, err := c.ParseAuthKey(append(text, "more\n"...)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseAuthKey with a second line: %v, want ErrInvalid", err)
 	}
 }
