@@ -66,6 +66,8 @@ var errnoTable = []struct {
 	{vault.ErrNotFound, syscall.ENOENT},
 	{vault.ErrInvalidName, syscall.EINVAL},
 	{vault.ErrNotWritable, syscall.EACCES},
+	// authkey, once data is sealed with it.
+	{vault.ErrFixed, syscall.EPERM},
 	// The state directory's own state, found before data is taken.
 	{syscall.ENOSPC, syscall.ENOSPC},
 	{syscall.EDQUOT, syscall.EDQUOT},

@@ -29,6 +29,7 @@ func TestMapErr(t *testing.T) {
 		{wrap(vault.ErrReadOnly), syscall.EROFS},
 		{wrap(vault.ErrNotWritable), syscall.EACCES},
 		{wrap(errFixed), syscall.EPERM},
+		{wrap(vault.ErrFixed), syscall.EPERM},
 		{wrap(syscall.ENOSPC), syscall.ENOSPC},
 		{wrap(syscall.EROFS), syscall.EROFS},
 		{wrap(tpmcore.ErrCommandTooLarge), syscall.E2BIG},

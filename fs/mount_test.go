@@ -48,13 +48,20 @@ func withQuota(objects int, bytes int64) mountOpt {
 
 func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	t.Helper()
+	return mountFakeTPM(t, faketpm.New(), mopts...)
+}
+
+// mountFakeTPM is mountFake over a fake TPM of the test's choosing
+// (faketpm.New12 for a TPM 1.2).
+func mountFakeTPM(t *testing.T, tpm *faketpm.TPM, mopts ...mountOpt) *fixture {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		swtpmtest.SkipOrFail(t, "in-process mounts need root")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		swtpmtest.SkipOrFail(t, "no /dev/fuse: %v", err)
 	}
-	f := &fixture{dir: t.TempDir(), tpm: faketpm.New(), raw: &fakeRaw{}, log: &logBuffer{}}
+	f := &fixture{dir: t.TempDir(), tpm: tpm, raw: &fakeRaw{}, log: &logBuffer{}}
 	logger := logrus.New()
 	logger.SetOutput(f.log)
 	logger.SetLevel(logrus.DebugLevel)

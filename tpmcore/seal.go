@@ -92,7 +92,7 @@ func (c *Core) ParseSpec(s string) (Spec, error) {
 // policies: ErrUnsupported on a TPM 1.2, ErrInvalid for anything but one
 // RSA-2048 or ECC NIST P-256 key.
 func (c *Core) ParseAuthKey(pem []byte) (*AuthKey, error) {
-	if err := c.fam.signedPolicies(); err != nil {
+	if err := c.SignedPolicies(); err != nil {
 		return nil, err
 	}
 	k, err := pcrsig.ParseKey(pem)
@@ -184,3 +184,7 @@ func sealErr(err error, classify func(op string, err error) error) error {
 
 // Bind is the binding to the values the PCRs of sel have at seal time.
 func Bind(sel Selection) Binding { return sealing.Bind(sel) }
+
+// SignedPolicies reports whether objects may be sealed with an authkey
+// (seal/NAME/authkey, pcrsig): ErrUnsupported on a TPM 1.2.
+func (c *Core) SignedPolicies() error { return c.fam.signedPolicies() }

@@ -11,14 +11,22 @@ import (
 
 	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
+	"tpmfs/tpmcore/pcrsig"
 )
 
 // TPM is what the vault needs of the TPM (tpmcore.Core).
 type TPM interface {
-	ParseSelection(s string) (tpmcore.Selection, error)
+	Info() tpmcore.Info
+	ParseSpec(s string) (tpmcore.Spec, error)
+	// ParseAuthKey reads a PEM key that signs PCR policies
+	// (ErrUnsupported where the TPM has no signed policies).
+	ParseAuthKey(pem []byte) (*tpmcore.AuthKey, error)
+	// SignedPolicies tells whether the TPM has signed PCR policies.
+	SignedPolicies() error
 	Seal(ctx context.Context, name string, b tpmcore.Binding, secret []byte) (*tpmcore.Sealed, error)
 	Unseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures) ([]byte, error)
 	Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures, b tpmcore.Binding) (*tpmcore.Sealed, error)
+	Inspect(ctx context.Context, name string, b tpmcore.Binding, obj *tpmcore.Sealed, sigs *tpmcore.Signatures) (*tpmcore.SealReport, error)
 	// SealReady reports whether a seal can succeed now: the storage
 	// hierarchy is usable (TPM 1.2: the TPM has an owner).
 	SealReady(ctx context.Context) error
@@ -54,6 +62,7 @@ type Vault struct {
 	plain   map[string]*plaintext // by identity: the version readers share
 	pending map[uint32]int64      // by uid: bytes held in open writers
 	writers map[*writer]bool      // open writers, for truncations without a handle
+	unseals map[string]*unsealLog // by identity: the last unseal and failure, for status
 }
 
 // entry is what the vault remembers of an object between loads.
@@ -80,6 +89,7 @@ func New(store *sealstore.Store, tpm TPM, opts Options) (*Vault, error) {
 		plain:   map[string]*plaintext{},
 		pending: map[uint32]int64{},
 		writers: map[*writer]bool{},
+		unseals: map[string]*unsealLog{},
 	}
 	names, err := v.List()
 	if err != nil {
@@ -182,6 +192,11 @@ func (v *Vault) info(rec *sealstore.Record) Info {
 	if rec.Sealed != nil {
 		i.Policy = rec.Sealed.Policy
 	}
+	if len(rec.AuthKey) > 0 {
+		// The store checked it is a key when it loaded the record.
+		i.AuthKey, _ = pcrsig.KeyFromDER(rec.AuthKey)
+	}
+	i.Signatures = rec.Signatures
 	return i
 }
 
@@ -281,6 +296,9 @@ func (v *Vault) Remove(name string) error {
 		return err
 	}
 	v.mu.Lock()
+	if e := v.index[name]; e != nil {
+		delete(v.unseals, e.id)
+	}
 	delete(v.index, name)
 	v.mu.Unlock()
 	return nil
