@@ -110,7 +110,9 @@ func newSigningKey(t *testing.T) *signingKey {
 		t.Fatal(err)
 	}
 	der, _ := x509.MarshalPKIXPublicKey(priv.Public())
-	return &signingKey{priv: priv, pem: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), fp: sha256.Sum256(der)}
+	// systemd's pkfp hashes the uncompressed point (i2d_PublicKey).
+	point, _ := priv.PublicKey.ECDH()
+	return &signingKey{priv: priv, pem: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), fp: sha256.Sum256(point.Bytes())}
 }
 
 // pcrsig is systemd's JSON with one sha256 policy per value of PCR 11.

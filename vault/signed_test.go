@@ -31,7 +31,8 @@ func testKey(t *testing.T) (pemText, sig string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := sha256.Sum256(der)
+	point, _ := priv.PublicKey.ECDH()
+	fp := sha256.Sum256(point.Bytes()) // systemd's pkfp: i2d_PublicKey's uncompressed point
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
 		fmt.Sprintf(`{"sha256":[{"pcrs":[11],"pkfp":"%x","pol":"%x","sig":"%s"}]}`+"\n", fp, pol, base64.StdEncoding.EncodeToString(s))
 }

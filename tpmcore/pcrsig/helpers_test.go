@@ -80,11 +80,18 @@ func ecKey(t *testing.T, n ...int) *opensslKey {
 	return cachedKey(t, fmt.Sprint("ec", n), "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
 }
 
-// fingerprint is systemd's pkfp computed by openssl: SHA-256 of the DER
-// public key.
+// fingerprint is systemd's pkfp (SHA-256 of what i2d_PublicKey writes)
+// computed from openssl's output: the PKCS#1 RSAPublicKey of an RSA key,
+// the uncompressed point that ends the DER public key of a P-256 key.
 func (k *opensslKey) fingerprint(t *testing.T) string {
-	der := openssl(t, "pkey", "-in", k.priv, "-pubout", "-outform", "DER")
-	fp := sha256.Sum256([]byte(der))
+	var raw []byte
+	if strings.Contains(openssl(t, "pkey", "-in", k.priv, "-noout", "-text"), "modulus:") {
+		raw = []byte(openssl(t, "rsa", "-in", k.priv, "-RSAPublicKey_out", "-outform", "DER"))
+	} else {
+		der := openssl(t, "pkey", "-in", k.priv, "-pubout", "-outform", "DER")
+		raw = []byte(der[len(der)-65:])
+	}
+	fp := sha256.Sum256(raw)
 	return hex.EncodeToString(fp[:])
 }
 

@@ -92,9 +92,22 @@ func KeyFromDER(der []byte) (*Key, error) {
 	return &Key{Public: pub, DER: canon}, nil
 }
 
-// Fingerprint is systemd's "pkfp": SHA-256 of the DER public key.
+// Fingerprint is systemd's "pkfp": SHA-256 of the key as OpenSSL's
+// i2d_PublicKey writes it: the PKCS#1 RSAPublicKey of an RSA key, the
+// uncompressed point of an ECC key (not the SubjectPublicKeyInfo).
 func (k *Key) Fingerprint() []byte {
-	fp := sha256.Sum256(k.DER)
+	var raw []byte
+	switch pub := k.Public.(type) {
+	case *rsa.PublicKey:
+		raw = x509.MarshalPKCS1PublicKey(pub)
+	case *ecdsa.PublicKey:
+		e, err := pub.ECDH()
+		if err != nil {
+			return nil // KeyFromDER accepts only points on P-256
+		}
+		raw = e.Bytes()
+	}
+	fp := sha256.Sum256(raw)
 	return fp[:]
 }
 
