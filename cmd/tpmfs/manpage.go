@@ -159,9 +159,20 @@ holds the secret (up to 1 MiB), sealed when the file is closed and unsealed
 when read;
 .I pcrs
 is the PCR selection it is bound to, in tpm2-tools syntax
-.RB ( sha256:0,7 );
+.RB ( sha256:0,7 ),
+where a PCR may carry the value it is to have
+.RB ( sha256:7= \fIHEX\fR);
 .I policy
-is its policy digest. Reading
+is its policy digest;
+.I authkey
+(TPM 2.0) is a PEM public key whose signed PCR policies, written to
+.I pcrsig
+as
+.B systemd\-measure sign
+prints them, open it too;
+.I status
+says, per PCR, the sealed-to and current values, which signed policy
+matches, and which TPM the object belongs to. Reading
 .I data
 when the PCRs differ from the sealed-to values fails with EACCES.
 .TP
