@@ -36,7 +36,7 @@ var (
 
 // testSigner returns the test binary's key of that name ("rsa", "rsa2",
 // "ecc"), made once: RSA key generation is slow.
-func testSigner(t *testing.T, name string) *signer {
+func testSigner(t testing.TB, name string) *signer {
 	t.Helper()
 	signersMu.Lock()
 	defer signersMu.Unlock()
@@ -67,7 +67,7 @@ func testSigner(t *testing.T, name string) *signer {
 
 // entry is one signed policy in systemd's JSON: pol for the PCRs of sel
 // (one bank), signed with that bank's hash.
-func (s *signer) entry(t *testing.T, sel pcrsel.Selection, pol []byte) string {
+func (s *signer) entry(t testing.TB, sel pcrsel.Selection, pol []byte) string {
 	t.Helper()
 	b := sel.Banks()[0]
 	h := b.Hash.New()
@@ -84,7 +84,7 @@ func (s *signer) entry(t *testing.T, sel pcrsel.Selection, pol []byte) string {
 
 // set parses a pcrsig of the given bank arrays ("sha256": entries...)
 // and checks it against s's key, as the vault does when it is written.
-func (s *signer) set(t *testing.T, banks map[string][]string) *pcrsig.Set {
+func (s *signer) set(t testing.TB, banks map[string][]string) *pcrsig.Set {
 	t.Helper()
 	var parts []string
 	for b, es := range banks {
