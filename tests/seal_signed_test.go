@@ -69,6 +69,18 @@ func (u *uki) args(phase string) []string {
 	return []string{"--linux=" + u.linux, "--osrel=" + u.osrel, "--cmdline=" + u.cmdline, "--bank=sha256", "--phase=" + phase}
 }
 
+// allBanks drops --bank: systemd-measure then signs every bank it knows
+// (sha1, sha256, sha384, sha512), each over that bank's hash.
+func allBanks(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "--bank=") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // calculate is systemd-measure calculate's PCR 11 for the phase.
 func (u *uki) calculate(t *testing.T, phase string) string {
 	t.Helper()
@@ -82,11 +94,15 @@ func (u *uki) calculate(t *testing.T, phase string) string {
 	return ""
 }
 
-// sign is systemd-measure sign's JSON for the phase, with the TPM of
-// the second tpmfs, signed with priv.
+// sign is systemd-measure sign's JSON for the phase (sha256 bank), with
+// the TPM of the second tpmfs, signed with priv.
 func (u *uki) sign(t *testing.T, phase, priv, pub string) []byte {
+	return u.signArgs(t, u.args(phase), priv, pub)
+}
+
+func (u *uki) signArgs(t *testing.T, sectionArgs []string, priv, pub string) []byte {
 	t.Helper()
-	args := append([]string{"sign"}, u.args(phase)...)
+	args := append([]string{"sign"}, sectionArgs...)
 	args = append(args, "--private-key="+priv, "--public-key="+pub, "--tpm2-device="+u.measureTPM)
 	out, err := runStdout(systemdMeasure, args...)
 	if err != nil {
@@ -212,8 +228,9 @@ func TestSealSignedSystemd(t *testing.T) {
 		t.Errorf("pcrsig after a refused write: %q", got)
 	}
 
-	// The next phase's signature: opens again, no reseal.
-	next := u.sign(t, "enter-initrd:leave-initrd", u.priv, u.pub)
+	// The next phase's signature, in every bank as systemd-measure signs
+	// by default: opens again, no reseal.
+	next := u.signArgs(t, allBanks(u.args("enter-initrd:leave-initrd")), u.priv, u.pub)
 	if err := writeFile(obj("pcrsig"), next); err != nil {
 		t.Fatalf("write the next phase's pcrsig: %v", err)
 	}
@@ -222,6 +239,26 @@ func TestSealSignedSystemd(t *testing.T) {
 	}
 	if after := sealedPart(t, state, "uki"); after != sealedBefore {
 		t.Errorf("writing pcrsig resealed the data")
+	}
+	st = statusOf(t, m, "uki")
+	if !strings.Contains(st["pcrsig 1"], "not usable") || !strings.Contains(st["pcrsig 2"], "sha256:11") ||
+		!strings.HasSuffix(st["pcrsig 2"], "matches the current values") {
+		t.Errorf("status with every bank signed: %v", st)
+	}
+
+	// An ECC P-256 authkey: systemd-measure's fingerprint and ECDSA
+	// signature are taken as well.
+	ecPriv, ecPub := filepath.Join(u.dir, "ec.pem"), filepath.Join(u.dir, "ec.pub.pem")
+	run(t, "openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ecPriv)
+	run(t, "openssl", "pkey", "-in", ecPriv, "-pubout", "-out", ecPub)
+	os.Mkdir(m.Path("seal", "ecc"), 0o700)
+	sh(t, "cat "+ecPub+" > "+m.Path("seal", "ecc", "authkey"))
+	if err := writeFile(m.Path("seal", "ecc", "pcrsig"), u.sign(t, "enter-initrd:leave-initrd", ecPriv, ecPub)); err != nil {
+		t.Fatalf("pcrsig signed with an ECC key: %v\n%s", err, m.Stderr())
+	}
+	sh(t, "echo ecc key > "+m.Path("seal", "ecc", "data"))
+	if got := sh(t, "cat "+m.Path("seal", "ecc", "data")); got != "ecc key\n" {
+		t.Errorf("unseal under an ECC authkey = %q", got)
 	}
 }
 
