@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // Spec is a PCR selection in which some PCRs carry the value they are to
@@ -82,31 +80,12 @@ func (s Spec) Equal(o Spec) bool {
 // equal Spec: Selection's canonical form with "=value" in lowercase hex
 // after each index that has one ("sha1:0+sha256:0,7=3d45…").
 func (s Spec) String() string {
-	if len(s.values) == 0 {
-		return s.sel.String()
-	}
-	var parts []string
-	for k, m := range s.sel.masks {
-		if m == 0 {
-			continue
+	return s.sel.format(func(p PCR) string {
+		if d, ok := s.Value(p); ok {
+			return "=" + hex.EncodeToString(d)
 		}
-		var b strings.Builder
-		b.WriteString(banks[k].Name)
-		for n, i := range indices(m) {
-			if n == 0 {
-				b.WriteByte(':')
-			} else {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.Itoa(i))
-			if d, ok := s.Value(PCR{banks[k], i}); ok {
-				b.WriteByte('=')
-				b.WriteString(hex.EncodeToString(d))
-			}
-		}
-		parts = append(parts, b.String())
-	}
-	return strings.Join(parts, "+")
+		return ""
+	})
 }
 
 // sortValues puts values in Selection().PCRs() order: banks by algorithm

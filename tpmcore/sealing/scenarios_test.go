@@ -11,12 +11,14 @@ import (
 	"tpmfs/tpmcore/pcrsel"
 )
 
-// scenarios run against every kind of TPM (simulator, swtpm), each on a
+// scenario runs against every kind of TPM (simulator, swtpm), each on a
 // fresh one.
-var scenarios = []struct {
+type scenario struct {
 	name string
 	run  func(t *testing.T, tpm transport.TPM)
-}{
+}
+
+var scenarios = []scenario{
 	{"RoundTrip", roundTrip},
 	{"PolicyDigestTrial", policyDigestTrial},
 	{"PolicyFailure", policyFailure},

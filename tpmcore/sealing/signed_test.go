@@ -14,26 +14,11 @@ import (
 
 func init() {
 	scenarios = append(scenarios,
-		struct {
-			name string
-			run  func(t *testing.T, tpm transport.TPM)
-		}{"Predicted", predicted},
-		struct {
-			name string
-			run  func(t *testing.T, tpm transport.TPM)
-		}{"SignedRSA", func(t *testing.T, tpm transport.TPM) { signed(t, tpm, "rsa") }},
-		struct {
-			name string
-			run  func(t *testing.T, tpm transport.TPM)
-		}{"SignedECC", func(t *testing.T, tpm transport.TPM) { signed(t, tpm, "ecc") }},
-		struct {
-			name string
-			run  func(t *testing.T, tpm transport.TPM)
-		}{"SignedAndPCRs", signedAndPCRs},
-		struct {
-			name string
-			run  func(t *testing.T, tpm transport.TPM)
-		}{"Inspect", inspect},
+		scenario{"Predicted", predicted},
+		scenario{"SignedRSA", func(t *testing.T, tpm transport.TPM) { signed(t, tpm, "rsa") }},
+		scenario{"SignedECC", func(t *testing.T, tpm transport.TPM) { signed(t, tpm, "ecc") }},
+		scenario{"SignedAndPCRs", signedAndPCRs},
+		scenario{"Inspect", inspect},
 	)
 }
 
