@@ -14,8 +14,8 @@ import (
 //
 // BANK is a bank name (sha1, sha256, sha384, sha512, sm3_256) or its
 // algorithm id (0xb, 11). LIST is "all" (PCRs 0-23), "none", or
-// comma-separated indices 0-23, decimal or 0x-hex; repeated indices count
-// once. Space around the whole string and around each part is ignored, as
+// comma-separated indices 0-23, decimal or 0x-hex, and ranges of them
+// ("0-7", as quote requests write them); repeated indices count once. Space around the whole string and around each part is ignored, as
 // the string usually comes from echo. An empty string is the empty
 // selection. A bank named twice is an error. Names and keywords are read
 // in any case; String gives the canonical form.
@@ -86,11 +86,24 @@ func parseList(s string) (uint32, error) {
 		if tok == "" {
 			return 0, fmt.Errorf("empty PCR index")
 		}
-		n, err := parseNumber(tok, NumPCRs-1)
+		lo, hi, isRange := strings.Cut(tok, "-")
+		if !isRange {
+			hi = lo
+		}
+		first, err := parseNumber(strings.TrimSpace(lo), NumPCRs-1)
 		if err != nil {
 			return 0, fmt.Errorf("PCR %q: %v", tok, err)
 		}
-		m |= 1 << n
+		last, err := parseNumber(strings.TrimSpace(hi), NumPCRs-1)
+		if err != nil {
+			return 0, fmt.Errorf("PCR %q: %v", tok, err)
+		}
+		if last < first {
+			return 0, fmt.Errorf("PCR range %q: runs backwards", tok)
+		}
+		for n := first; n <= last; n++ {
+			m |= 1 << n
+		}
 	}
 	return m, nil
 }
