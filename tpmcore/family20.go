@@ -100,6 +100,16 @@ func (f *family20) probe(t transport.TPM) (identity, error) {
 	if id.extendL0, err = readExtendL0(t); err != nil {
 		return id, err
 	}
+	id.nvBuffer = int(props[tpm2.TPMPTNVBufferMax])
+	if id.nvBuffer <= 0 {
+		id.nvBuffer = minNVBuffer
+	}
+	if id.ekCerts, err = findEKCerts(t); err != nil {
+		return id, err
+	}
+	for _, e := range id.ekCerts {
+		id.info.EKCerts = append(id.info.EKCerts, fmt.Sprintf("0x%08x", e.Index))
+	}
 	return id, nil
 }
 

@@ -44,7 +44,7 @@ func readOptional(tpm transport.TPM, ownerAuth []byte, index uint32) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	return nv.Read(tpm, pub, pub.ReadAuth(true), ownerAuth, nvChunk)
+	return nv.Read(tpm, pub, pub.PublicReadAuth(), ownerAuth, nvChunk)
 }
 
 // nvChunk is small enough for any TPM's NV buffer (at least 512 bytes

@@ -1,6 +1,7 @@
 package nv
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
@@ -39,6 +40,10 @@ func Define(t transport.TPM, ownerAuth []byte, index uint32, size int) error {
 			DataSize:   uint16(size),
 		}),
 	}.Execute(t)
+	if errors.Is(err, tpm2.TPMRCSize) {
+		// The only size in the command is the index's.
+		return fmt.Errorf("NV_DefineSpace 0x%08x: %w: the TPM takes no index of %d bytes: %w", index, ErrRange, size, err)
+	}
 	if err != nil {
 		return fmt.Errorf("NV_DefineSpace 0x%08x (%d bytes): %w", index, size, err)
 	}

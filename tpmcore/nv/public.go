@@ -63,6 +63,17 @@ func (p Public) ReadAuth(asOwner bool) Auth {
 	return NoAuth
 }
 
+// PublicReadAuth is how tpmfs reads an index the platform provisioned
+// for everyone (EK certificates, templates): by its empty auth value,
+// which needs no secret of tpmfs's and never fails for a wrong srk_auth=,
+// else by owner.
+func (p Public) PublicReadAuth() Auth {
+	if a := p.ReadAuth(false); a != NoAuth {
+		return a
+	}
+	return p.ReadAuth(true)
+}
+
 // WriteAuth is ReadAuth for writes; a write-locked index and PIN
 // indices take none.
 func (p Public) WriteAuth(asOwner bool) Auth {
