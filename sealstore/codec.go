@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"tpmfs/tpmcore/attest"
 	"tpmfs/tpmcore/sealing"
 )
 
@@ -36,6 +37,7 @@ type fileV2 struct {
 	Created   *string         `json:"created"`  // RFC 3339, UTC
 	Modified  *string         `json:"modified"` // RFC 3339, UTC
 	Sealed    *sealing.Object `json:"sealed,omitempty"`
+	AK        *attest.Key     `json:"ak,omitempty"`
 }
 
 // encode validates r and renders it as a version 1 file. Errors wrap
@@ -51,7 +53,7 @@ func encode(r *Record) ([]byte, error) {
 	f := fileV2{
 		Version: &v, Name: &r.Name, ID: &r.ID, UID: &r.UID, GID: &r.GID, Mode: &mode,
 		Selection: &r.Selection, Created: &created, Modified: &modified,
-		Sealed: r.Sealed,
+		Sealed: r.Sealed, AK: r.AK,
 	}
 	data, err := json.MarshalIndent(&f, "", "  ")
 	if err != nil {
@@ -118,7 +120,7 @@ func decodeStrict(data []byte) (*Record, error) {
 		}
 	}
 
-	r := &Record{Name: *f.Name, UID: *f.UID, GID: *f.GID, Selection: *f.Selection, Sealed: f.Sealed}
+	r := &Record{Name: *f.Name, UID: *f.UID, GID: *f.GID, Selection: *f.Selection, Sealed: f.Sealed, AK: f.AK}
 	var err error
 	if r.Mode, err = parseMode(*f.Mode); err != nil {
 		return nil, err
@@ -132,6 +134,8 @@ func decodeStrict(data []byte) (*Record, error) {
 	switch {
 	case version == formatV1 && f.ID != nil:
 		return nil, errors.New(`version 1 has no field "id"`)
+	case version == formatV1 && f.AK != nil:
+		return nil, errors.New(`version 1 has no field "ak"`)
 	case version == formatV1:
 		r.ID = legacyID(r.Name, r.Created)
 	default:

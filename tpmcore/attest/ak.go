@@ -53,7 +53,7 @@ func (k *Key) Validate() error {
 	if err != nil {
 		return err
 	}
-	want := akTemplate(k.Type)
+	want := AKTemplate(k.Type)
 	if pub.Type != want.Type || pub.NameAlg != want.NameAlg || pub.ObjectAttributes != want.ObjectAttributes {
 		return fmt.Errorf("%w: public area is not a tpmfs %s attestation key", ErrCorrupt, k.Type)
 	}
@@ -87,10 +87,10 @@ var akAttributes = tpm2.TPMAObject{
 	NoDA: true, Restricted: true, SignEncrypt: true,
 }
 
-// akTemplate is the template of an AK of type typ (ECC or RSA). The
+// AKTemplate is the template of an AK of type typ (ECC or RSA). The
 // signing scheme is set, not left to the caller, as verifiers
 // (go-attestation, keylime) require.
-func akTemplate(typ string) tpm2.TPMTPublic {
+func AKTemplate(typ string) tpm2.TPMTPublic {
 	if typ == RSA {
 		return tpm2.TPMTPublic{
 			Type: tpm2.TPMAlgRSA, NameAlg: tpm2.TPMAlgSHA256, ObjectAttributes: akAttributes,
@@ -130,7 +130,7 @@ func CreateAK(tpm transport.TPM, ownerAuth []byte, typ string) (*Key, error) {
 	err := sealing.WithSRK(tpm, ownerAuth, func(p sealing.Parent) error {
 		rsp, err := tpm2.Create{
 			ParentHandle: p.Handle(),
-			InPublic:     tpm2.New2B(akTemplate(typ)),
+			InPublic:     tpm2.New2B(AKTemplate(typ)),
 		}.Execute(tpm)
 		if err != nil {
 			return fmt.Errorf("create AK: %w", err)
