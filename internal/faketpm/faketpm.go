@@ -1,7 +1,9 @@
 // Package faketpm is an in-memory stand-in for tpmcore.Core, for unit
 // tests of the layers above it (vault, fs): PCRs that extend as a TPM's
 // do, a random stream, and sealing bound to PCR values, with failures to
-// inject. It is no TPM: nothing it seals is protected.
+// inject, and EK certificates, attestation keys, quotes, credentials and
+// NV indices of every type (attest.go, nv.go) for ek/, ak/ and nv/. It
+// is no TPM: nothing it seals, signs or keeps is protected.
 package faketpm
 
 import (
@@ -30,6 +32,9 @@ type TPM struct {
 
 	// Counts of calls, for tests that pin them (see Counts).
 	seals, unseals, reseals int
+
+	attestState // attest.go
+	nvState     // nv.go
 }
 
 // Op names what Fail makes fail.
