@@ -84,7 +84,7 @@ func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	server, err := gofs.Mount(f.dir, root, &gofs.Options{MountOptions: fuse.MountOptions{
 		DirectMount: true, FsName: "faketpm", Name: "tpmfs",
 		Options: []string{"default_permissions"},
-	}})
+	}, NullPermissions: true})
 	if err != nil {
 		swtpmtest.SkipOrFail(t, "mount: %v", err)
 	}

@@ -177,5 +177,8 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 		mo.Options = append(mo.Options, "ro")
 		mo.DirectMountFlags = readOnlyMountFlags
 	}
-	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry}
+	// NullPermissions: a mode of 0000 (chmod 000 on a sealed object) is
+	// shown as it is; without it go-fuse shows 0644 (0755 for a
+	// directory), which the kernel would then enforce.
+	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry, NullPermissions: true}
 }
