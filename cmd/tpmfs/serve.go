@@ -68,6 +68,11 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 		OpenRaw: func(uid uint32) (tfs.RawClient, error) { return core.NewClient(uid) },
 		Objects: objects,
 	}
+	if err := core.Attestation(); err != nil {
+		log.WithError(err).Debug("no ek/, ak/ or nv/")
+	} else {
+		backend.EK, backend.NV, backend.AKs = core, core, objects.AKs(core)
+	}
 	root, err := tfs.New(backend, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
 		UID:        cfg.UID,
@@ -76,6 +81,9 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 		RandomMode: cfg.RandomMode,
 		SealMode:   cfg.SealMode,
 		DeviceMode: cfg.DeviceMode,
+		EKMode:     cfg.EKMode,
+		AKMode:     cfg.AKMode,
+		NVMode:     cfg.NVMode,
 		Bank:       cfg.Bank,
 		Log:        log,
 	})
