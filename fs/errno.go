@@ -79,7 +79,7 @@ var errnoTable = []struct {
 	// An NV index's auth value is not the empty one tpmfs uses; a
 	// credential not made for this key and TPM.
 	{tpmcore.ErrAuth, syscall.EACCES},
-	{tpmcore.ErrNoData, syscall.ENODATA},
+	{tpmcore.ErrNoData, errNoData},
 	{tpmcore.ErrStale, syscall.ESTALE},
 	{tpmcore.ErrNoSpace, syscall.ENOSPC},
 	{tpmcore.ErrUnsupported, syscall.EOPNOTSUPP},

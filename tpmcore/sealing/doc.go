@@ -25,6 +25,10 @@
 // (package tpm12), bound to sha1 PCRs by their PCR composite digest,
 // which is then the object's Policy.
 //
+// Other objects kept under the same SRK (package attest's attestation
+// keys) get it through WithSRK, the one place that decides how the SRK
+// is come by.
+//
 // TPM 2.0 commands per call (count them with a counting transport):
 //
 //	Seal:   CreatePrimary, PCR_Read (one per 8 PCRs or so; none without
