@@ -47,6 +47,12 @@ type family interface {
 
 	// openRaw opens a raw command channel for a Client of uid.
 	openRaw(uid uint32) (rawChannel, error)
+
+	// For status reports: the command code of a PCR read, a command's
+	// name, and what raw clients hold, by uid.
+	pcrReadCode() uint32
+	commandName(code uint32) string
+	rawUsage() []RawUsage
 }
 
 // rawChannel is what a Client sends its commands through: a resource
