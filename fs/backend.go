@@ -23,6 +23,8 @@ type TPM interface {
 	Extend(ctx context.Context, b tpmcore.Bank, idx int, digest []byte) error
 	Measure(ctx context.Context, idx int, data []byte) error
 	Random(ctx context.Context, dest []byte) error
+	// Status is what the core has seen since it started (status file).
+	Status() tpmcore.Status
 }
 
 // RawClient is one open of tpmrm0 (tpmcore.Client): it checks each write
@@ -44,6 +46,8 @@ type Objects interface {
 	OpenRead(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) (vault.Reader, error)
 	OpenWrite(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) (vault.Writer, error)
 	Truncate(ctx context.Context, c vault.Caller, ref vault.Ref, p vault.Part) error
+	// Usage is what each user keeps (status file).
+	Usage() []vault.Usage
 }
 
 // EK is what ek/ serves (tpmcore.Core): the EK certificates found in NV

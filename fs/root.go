@@ -75,6 +75,7 @@ func New(b Backend, opts Options) (*Root, error) {
 // OnAdd builds the fixed skeleton once.
 func (r *Root) OnAdd(ctx context.Context) {
 	r.AddChild("info", r.NewPersistentInode(ctx, r.newInfoFile(), gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+	r.AddChild("status", r.NewPersistentInode(ctx, &statusFile{fixed: r.fixed(0o444, "")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("random", r.NewPersistentInode(ctx, &randomFile{fixed: r.fixed(r.opts.RandomMode, "random_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("pcrs", r.newPCRDir(ctx), false)
 	r.AddChild("tpmrm0", r.NewPersistentInode(ctx, &deviceFile{fixed: r.fixed(r.opts.DeviceMode, "device_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)

@@ -20,7 +20,7 @@ func TestTreeFixedNodes(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "ak ek info nv pcrs random seal tpmrm0" {
+	if got := strings.Join(names, " "); got != "ak ek info nv pcrs random seal status tpmrm0" {
 		t.Errorf("root lists %q", got)
 	}
 	info, err := os.ReadFile(f.path("info"))
@@ -64,7 +64,7 @@ func TestTreeWithoutAttestation(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "info pcrs random seal tpmrm0" {
+	if got := strings.Join(names, " "); got != "info pcrs random seal status tpmrm0" {
 		t.Errorf("root lists %q", got)
 	}
 	for _, d := range []string{"ek", "ak", "nv"} {

@@ -48,6 +48,12 @@ type family interface {
 	// openRaw opens a raw command channel for a Client of uid.
 	openRaw(uid uint32) (rawChannel, error)
 
+	// For status reports: the command code of a PCR read, a command's
+	// name, and what raw clients hold, by uid.
+	pcrReadCode() uint32
+	commandName(code uint32) string
+	rawUsage() []RawUsage
+
 	// attestJob runs fn, an operation of packages attest or nv on a
 	// TPM 2.0 (EK, attestation keys, quotes, NV indices), as one
 	// exclusive queue job and maps its errors (attestErr). A TPM 1.2

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"tpmfs/tpmcore"
 	"tpmfs/tpmcore/pcrsel"
@@ -32,6 +33,8 @@ type TPM struct {
 
 	// Counts of calls, for tests that pin them (see Counts).
 	seals, unseals, reseals int
+	pcrReads                uint64
+	started                 time.Time
 
 	attestState // attest.go
 	nvState     // nv.go
@@ -63,7 +66,7 @@ func (t *TPM) Counts() (seals, unseals, reseals int) {
 
 // New returns a TPM with the sha1 and sha256 banks, every PCR zero.
 func New() *TPM {
-	return &TPM{banks: []tpmcore.Bank{pcrsel.SHA1, pcrsel.SHA256}, pcrs: map[string][]byte{}}
+	return &TPM{banks: []tpmcore.Bank{pcrsel.SHA1, pcrsel.SHA256}, pcrs: map[string][]byte{}, started: time.Now()}
 }
 
 func key(b tpmcore.Bank, idx int) string { return fmt.Sprintf("%s:%d", b.Name, idx) }
@@ -93,6 +96,7 @@ func (t *TPM) ReadPCR(ctx context.Context, b tpmcore.Bank, idx int) ([]byte, err
 	if t.pcrErr != nil {
 		return nil, t.pcrErr
 	}
+	t.pcrReads++
 	return t.valueLocked(b, idx), nil
 }
 
@@ -245,3 +249,16 @@ func (t *TPM) Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sel 
 
 // ErrInjected is a failure tests inject.
 var ErrInjected = errors.New("injected failure")
+
+// Status reports the calls counted so far as commands, and the PCR
+// reads, so that status reports can be tested against operations.
+func (t *TPM) Status() tpmcore.Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return tpmcore.Status{
+		Started: t.started, Reachable: t.pcrErr == nil, Since: t.started,
+		PCRReads: t.pcrReads, PCRCode: 0x17e,
+		Commands: []tpmcore.CommandStat{{Code: 0x17e, Name: "TPM2_CC_PCR_Read", Count: t.pcrReads, Total: time.Duration(t.pcrReads) * time.Microsecond}},
+		Raw:      []tpmcore.RawUsage{{UID: 0, Opens: 1}, {UID: 1000, Opens: 2, Objects: 3, Sessions: 1}},
+	}
+}
