@@ -1,8 +1,9 @@
 // Package fs presents a TPM as a tree of files over FUSE: info, random,
-// pcrs/, seal/ and tpmrm0.
+// pcrs/, seal/, tpmrm0 and, on a TPM 2.0, ek/, ak/ and nv/.
 //
 // It maps file operations to calls of the small interfaces it declares
-// (backend.go: the TPM, a raw client, the sealed-object service) and
+// (backend.go: the TPM, a raw client, the sealed-object and
+// attestation-key services, EK certificates, NV indices) and
 // errors to errno (errno.go is the only place that does). It holds no TPM
 // logic and no object lifecycle of its own: it never sees command bytes,
 // handles or response codes except to log them, and sealed objects'

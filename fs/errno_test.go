@@ -46,6 +46,14 @@ func TestMapErr(t *testing.T) {
 		{wrap(vault.ErrDamaged), syscall.EIO},
 		{wrap(tpm2.TPMRCFailure), syscall.EIO},
 		{wrap(fs.ErrPermission), syscall.EIO},
+		{wrap(vault.ErrKeyCreated), syscall.EPERM},
+		{wrap(tpmcore.ErrAuth), syscall.EACCES},
+		{wrap(tpmcore.ErrNoData), syscall.ENODATA},
+		{wrap(tpmcore.ErrStale), syscall.ESTALE},
+		{wrap(tpmcore.ErrNoSpace), syscall.ENOSPC},
+		{wrap(tpmcore.ErrNotFound), syscall.ENOENT},
+		{wrap(tpmcore.ErrExists), syscall.EEXIST},
+		{wrap(tpmcore.ErrUnsupported), syscall.EOPNOTSUPP},
 		{errors.New("anything else"), syscall.EIO},
 	}
 	for _, c := range cases {

@@ -115,6 +115,22 @@ func TestSealStaleDescriptor(t *testing.T) {
 	}
 }
 
+// TestSealMode000: chmod 000 of an object shows (and so enforces) mode
+// 0000 on it and its files, not go-fuse's default for a zero mode.
+func TestSealMode000(t *testing.T) {
+	f := mountFake(t)
+	os.Mkdir(f.path("seal/k"), 0o700)
+	os.WriteFile(f.path("seal/k/data"), []byte("s"), 0)
+	if err := os.Chmod(f.path("seal/k"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"seal/k", "seal/k/data", "seal/k/policy"} {
+		if fi, err := os.Stat(f.path(p)); err != nil || fi.Mode().Perm() != 0 {
+			t.Errorf("%s after chmod 000: %v %v", p, fi.Mode(), err)
+		}
+	}
+}
+
 func inode(t *testing.T, p string) uint64 {
 	t.Helper()
 	fi, err := os.Stat(p)

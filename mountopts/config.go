@@ -20,6 +20,7 @@ type Config struct {
 	UID, GID           uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
+	EKMode, AKMode, NVMode                    uint32     // ek/**, ak/ and the cap of nv/* (TPM 2.0)
 	StateDir                                  string     // absolute and clean
 	Bank                                      string     // "" = the TPM's default; else a bank of package pcrsel
 	SRKAuth                                   SRKAuth    // secret for the storage hierarchy
@@ -66,6 +67,9 @@ const (
 	DefaultPCRMode    = 0o644
 	DefaultRandomMode = 0o444
 	DefaultSealMode   = 0o755
+	DefaultEKMode     = 0o444
+	DefaultAKMode     = 0o755
+	DefaultNVMode     = 0o644
 	DefaultDeviceMode = 0o600
 	DefaultSubtype    = "tpmfs"
 	DefaultRMPolicy   = "standard"

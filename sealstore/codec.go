@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"tpmfs/tpmcore/attest"
 	"tpmfs/tpmcore/pcrsig"
 	"tpmfs/tpmcore/sealing"
 )
@@ -46,6 +47,7 @@ type fileV3 struct {
 	AuthKey   *[]byte         `json:"authkey,omitempty"`
 	PCRSig    *pcrsig.Set     `json:"pcrsig,omitempty"`
 	Sealed    *sealing.Object `json:"sealed,omitempty"`
+	AK        *attest.Key     `json:"ak,omitempty"`
 }
 
 // encode validates r and renders it as a FormatVersion file. Errors wrap
@@ -61,7 +63,7 @@ func encode(r *Record) ([]byte, error) {
 	f := fileV3{
 		Version: &v, Name: &r.Name, ID: &r.ID, UID: &r.UID, GID: &r.GID, Mode: &mode,
 		Selection: &r.Selection, Created: &created, Modified: &modified,
-		Sealed: r.Sealed,
+		Sealed: r.Sealed, AK: r.AK,
 	}
 	if len(r.AuthKey) > 0 {
 		f.AuthKey = &r.AuthKey
@@ -149,7 +151,7 @@ func decodeStrict(data []byte) (*Record, error) {
 			}
 		}
 	}
-	r := &Record{Name: *f.Name, UID: *f.UID, GID: *f.GID, Selection: *f.Selection, Sealed: f.Sealed}
+	r := &Record{Name: *f.Name, UID: *f.UID, GID: *f.GID, Selection: *f.Selection, Sealed: f.Sealed, AK: f.AK}
 	// Absent and empty mean the same, as encode writes neither.
 	if f.AuthKey != nil && len(*f.AuthKey) > 0 {
 		r.AuthKey = *f.AuthKey
@@ -170,6 +172,8 @@ func decodeStrict(data []byte) (*Record, error) {
 	switch {
 	case version == formatV1 && f.ID != nil:
 		return nil, errors.New(`version 1 has no field "id"`)
+	case version == formatV1 && f.AK != nil:
+		return nil, errors.New(`version 1 has no field "ak"`)
 	case version == formatV1:
 		r.ID = legacyID(r.Name, r.Created)
 	default:

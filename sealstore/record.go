@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"tpmfs/tpmcore/attest"
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/pcrsig"
 	"tpmfs/tpmcore/sealing"
@@ -29,7 +30,7 @@ const (
 // directory's ownership and mode, its PCR selection, and the sealed data
 // once some has been written.
 type Record struct {
-	Name string // see ValidName; also the file name, NAME.json
+	Name string // see ValidName (AKName for an attestation key); also the file name, NAME.json
 	// ID is the object's identity: 32 lowercase hex digits, random at
 	// creation and never reused, so a handle opened on one object never
 	// reaches a later object of the same name. Save fills an empty ID.
@@ -54,12 +55,16 @@ type Record struct {
 	Created, Modified time.Time
 	// Sealed is the sealed secret, nil until data is first written.
 	Sealed *sealing.Object
+	// AK is the attestation key of a record named AKName(...): its type,
+	// and the key once created. Such a record has no Selection or Sealed;
+	// every other record has no AK.
+	AK *attest.Key
 }
 
 // validate checks everything a file must satisfy to be loaded back. It is
 // shared by Save (so nothing unloadable is written) and by decoding.
 func (r *Record) validate() error {
-	if err := ValidName(r.Name); err != nil {
+	if err := validStoreName(r.Name); err != nil {
 		return err
 	}
 	if !validID(r.ID) {
@@ -103,6 +108,18 @@ func (r *Record) validate() error {
 	if r.Sealed != nil {
 		if err := validSealed(r.Sealed, spec, r.AuthKey); err != nil {
 			return fmt.Errorf("sealed: %w", err)
+		}
+	}
+	switch {
+	case IsAKName(r.Name) && r.AK == nil:
+		return fmt.Errorf("attestation key %q without \"ak\"", r.Name)
+	case !IsAKName(r.Name) && r.AK != nil:
+		return fmt.Errorf("sealed object %q with \"ak\"", r.Name)
+	case r.AK != nil && (r.Sealed != nil || r.Selection != "" || r.AuthKey != nil || r.Signatures != nil):
+		return fmt.Errorf("attestation key %q with pcrs, authkey, pcrsig or sealed data", r.Name)
+	case r.AK != nil:
+		if err := r.AK.Validate(); err != nil {
+			return fmt.Errorf("ak: %w", err)
 		}
 	}
 	return nil

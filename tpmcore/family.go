@@ -51,6 +51,18 @@ type family interface {
 
 	// openRaw opens a raw command channel for a Client of uid.
 	openRaw(uid uint32) (rawChannel, error)
+
+	// For status reports: the command code of a PCR read, a command's
+	// name, and what raw clients hold, by uid.
+	pcrReadCode() uint32
+	commandName(code uint32) string
+	rawUsage() []RawUsage
+
+	// attestJob runs fn, an operation of packages attest or nv on a
+	// TPM 2.0 (EK, attestation keys, quotes, NV indices), as one
+	// exclusive queue job and maps its errors (attestErr). A TPM 1.2
+	// answers ErrUnsupported: not on TPM 1.2.
+	attestJob(ctx context.Context, fn func(t transport.TPM) error) error
 }
 
 // rawChannel is what a Client sends its commands through: a resource
@@ -74,6 +86,10 @@ type identity struct {
 	banks []Bank // active, in algorithm order; never empty
 	// extendL0 marks the PCRs the TPM lets locality 0 extend.
 	extendL0 [maxPCRs]bool
+	// ekCerts are the EK certificates in NV (TPM 2.0), nvBuffer the
+	// most bytes one NV_Read or NV_Write moves (TPM_PT_NV_BUFFER_MAX).
+	ekCerts  []EKCert
+	nvBuffer int
 }
 
 // detectFamily sends a TPM 2.0 command and picks the family by the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -91,7 +92,7 @@ func New(store *sealstore.Store, tpm TPM, opts Options) (*Vault, error) {
 		writers: map[*writer]bool{},
 		unseals: map[string]*unsealLog{},
 	}
-	names, err := v.List()
+	names, err := v.scan()
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +102,19 @@ func New(store *sealstore.Store, tpm TPM, opts Options) (*Vault, error) {
 	return v, nil
 }
 
-// List returns the objects' names, sorted. Entries of the state directory
-// that are not tpmfs's own files are skipped and logged.
+// List returns the sealed objects' names, sorted. Entries of the state
+// directory that are not tpmfs's own files are skipped and logged.
 func (v *Vault) List() ([]string, error) {
+	names, err := v.scan()
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(names, sealstore.IsAKName), nil
+}
+
+// scan lists every record of the store, attestation keys' too, and
+// forgets the ones removed behind the vault's back.
+func (v *Vault) scan() ([]string, error) {
 	names, skipped, err := v.store.Scan()
 	if err != nil {
 		return nil, err
@@ -226,6 +237,11 @@ func (v *Vault) Lookup(name string) (Info, error) {
 	if err := ValidName(name); err != nil {
 		return Info{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
+	return v.lookup(name)
+}
+
+// lookup is Lookup by store name.
+func (v *Vault) lookup(name string) (Info, error) {
 	rec, err := v.load(name)
 	switch {
 	case errors.Is(err, sealstore.ErrCorrupt):
@@ -257,11 +273,17 @@ func (v *Vault) Stat(ref Ref) (Info, error) {
 // Create makes an empty object for c, owned by c.UID and gid, with the
 // given mode.
 func (v *Vault) Create(c Caller, name string, mode, gid uint32) (Info, error) {
-	if v.opts.ReadOnly {
-		return Info{}, fmt.Errorf("create %s: %w", name, ErrReadOnly)
-	}
 	if err := ValidName(name); err != nil {
 		return Info{}, fmt.Errorf("create: %w", err)
+	}
+	return v.create(c, &sealstore.Record{Name: name}, mode, gid)
+}
+
+// create saves rec, a new record of store name rec.Name, for c.
+func (v *Vault) create(c Caller, rec *sealstore.Record, mode, gid uint32) (Info, error) {
+	name := rec.Name
+	if v.opts.ReadOnly {
+		return Info{}, fmt.Errorf("create %s: %w", name, ErrReadOnly)
 	}
 	unlock := v.names.lock(name)
 	defer unlock()
@@ -274,7 +296,7 @@ func (v *Vault) Create(c Caller, name string, mode, gid uint32) (Info, error) {
 	if err := v.store.CheckRoom(sealstore.EncodedSize(0)); err != nil {
 		return Info{}, fmt.Errorf("create %s: %w", name, err)
 	}
-	rec := &sealstore.Record{Name: name, ID: sealstore.NewID(), UID: c.UID, GID: gid, Mode: mode}
+	rec.ID, rec.UID, rec.GID, rec.Mode = sealstore.NewID(), c.UID, gid, mode
 	if err := v.store.Save(rec); err != nil {
 		return Info{}, fmt.Errorf("create %s: %w", name, err)
 	}
@@ -287,6 +309,14 @@ func (v *Vault) Create(c Caller, name string, mode, gid uint32) (Info, error) {
 // Remove deletes the object name, damaged or not. Its handles fail from
 // now on; the kernel has checked the caller's right to remove it.
 func (v *Vault) Remove(name string) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("remove: %w: %w", ErrNotFound, err)
+	}
+	return v.remove(name)
+}
+
+// remove is Remove by store name.
+func (v *Vault) remove(name string) error {
 	if v.opts.ReadOnly {
 		return fmt.Errorf("remove %s: %w", name, ErrReadOnly)
 	}

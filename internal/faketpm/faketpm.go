@@ -1,8 +1,10 @@
 // Package faketpm is an in-memory stand-in for tpmcore.Core, for unit
 // tests of the layers above it (vault, fs): PCRs that extend as a TPM's
 // do, a random stream, and sealing bound to PCR values (given or
-// current) and to signed PCR policies, with failures to inject. It is no
-// TPM: nothing it seals is protected.
+// current) and to signed PCR policies, with failures to inject, and EK
+// certificates, attestation keys, quotes, credentials and NV indices of
+// every type (attest.go, nv.go) for ek/, ak/ and nv/. It is no TPM:
+// nothing it seals, signs or keeps is protected.
 package faketpm
 
 import (
@@ -13,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"tpmfs/tpmcore"
 	"tpmfs/tpmcore/pcrsel"
@@ -34,6 +37,11 @@ type TPM struct {
 
 	// Counts of calls, for tests that pin them (see Counts).
 	seals, unseals, reseals int
+	pcrReads                uint64
+	started                 time.Time
+
+	attestState // attest.go
+	nvState     // nv.go
 }
 
 // Op names what Fail makes fail.
@@ -63,7 +71,7 @@ func (t *TPM) Counts() (seals, unseals, reseals int) {
 // New returns a TPM 2.0 with the sha1 and sha256 banks, every PCR zero.
 func New() *TPM {
 	return &TPM{family: "2.0", banks: []tpmcore.Bank{pcrsel.SHA1, pcrsel.SHA256}, pcrs: map[string][]byte{},
-		parent: []byte("fake storage key 1")}
+		parent: []byte("fake storage key 1"), started: time.Now()}
 }
 
 // New12 returns a TPM 1.2: the sha1 bank only, no signed policies.
@@ -112,6 +120,7 @@ func (t *TPM) ReadPCR(ctx context.Context, b tpmcore.Bank, idx int) ([]byte, err
 	if t.pcrErr != nil {
 		return nil, t.pcrErr
 	}
+	t.pcrReads++
 	return t.valueLocked(b, idx), nil
 }
 
@@ -420,3 +429,16 @@ func (t *TPM) Inspect(ctx context.Context, name string, b tpmcore.Binding, obj *
 
 // ErrInjected is a failure tests inject.
 var ErrInjected = errors.New("injected failure")
+
+// Status reports the calls counted so far as commands, and the PCR
+// reads, so that status reports can be tested against operations.
+func (t *TPM) Status() tpmcore.Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return tpmcore.Status{
+		Started: t.started, Reachable: t.pcrErr == nil, Since: t.started,
+		PCRReads: t.pcrReads, PCRCode: 0x17e,
+		Commands: []tpmcore.CommandStat{{Code: 0x17e, Name: "TPM2_CC_PCR_Read", Count: t.pcrReads, Total: time.Duration(t.pcrReads) * time.Microsecond}},
+		Raw:      []tpmcore.RawUsage{{UID: 0, Opens: 1}, {UID: 1000, Opens: 2, Objects: 3, Sessions: 1}},
+	}
+}

@@ -15,8 +15,8 @@ import (
 //
 // BANK is a bank name (sha1, sha256, sha384, sha512, sm3_256) or its
 // algorithm id (0xb, 11). LIST is "all" (PCRs 0-23), "none", or
-// comma-separated indices 0-23, decimal or 0x-hex; repeated indices count
-// once. Space around the whole string and around each part is ignored, as
+// comma-separated indices 0-23, decimal or 0x-hex, and ranges of them
+// ("0-7", as quote requests write them); repeated indices count once. Space around the whole string and around each part is ignored, as
 // the string usually comes from echo. An empty string is the empty
 // selection. A bank named twice is an error. Names and keywords are read
 // in any case; String gives the canonical form.
@@ -89,8 +89,9 @@ func parseBank(s string) (Bank, error) {
 	return Bank{}, fmt.Errorf("unknown bank %q (want sha1, sha256, sha384, sha512 or sm3_256)", s)
 }
 
-// parseList reads "all", "none" or comma-separated PCR indices of bank b,
-// each perhaps with a value ("7=HEX"), into a mask and the values given.
+// parseList reads "all", "none" or comma-separated PCR indices and ranges
+// of bank b, each index perhaps with a value ("7=HEX"), into a mask and
+// the values given.
 func parseList(b Bank, s string) (uint32, []Value, error) {
 	switch strings.ToLower(s) {
 	case "all":
@@ -109,28 +110,42 @@ func parseList(b Bank, s string) (uint32, []Value, error) {
 		if idx == "" {
 			return 0, nil, fmt.Errorf("empty PCR index")
 		}
-		n, err := parseNumber(idx, NumPCRs-1)
+		lo, hi, isRange := strings.Cut(idx, "-")
+		if !isRange {
+			hi = lo
+		}
+		first, err := parseNumber(strings.TrimSpace(lo), NumPCRs-1)
 		if err != nil {
 			return 0, nil, fmt.Errorf("PCR %q: %v", idx, err)
 		}
-		bit := uint32(1) << n
-		if hasValue || valued&bit != 0 {
+		last, err := parseNumber(strings.TrimSpace(hi), NumPCRs-1)
+		if err != nil {
+			return 0, nil, fmt.Errorf("PCR %q: %v", idx, err)
+		}
+		if last < first {
+			return 0, nil, fmt.Errorf("PCR range %q: runs backwards", idx)
+		}
+		if hasValue && isRange {
+			return 0, nil, fmt.Errorf("PCR range %q: a value is for one PCR", idx)
+		}
+		for n := first; n <= last; n++ {
+			bit := uint32(1) << n
 			// A PCR with a value may be listed once: "7,7=…" or
 			// "7=…,7=…" leave in doubt which value it is to have.
-			if m&bit != 0 {
+			if (hasValue || valued&bit != 0) && m&bit != 0 {
 				return 0, nil, fmt.Errorf("PCR %d listed twice with a value", n)
 			}
+			m |= bit
 		}
-		m |= bit
 		if !hasValue {
 			continue
 		}
 		d, err := parseDigest(b, strings.TrimSpace(hexValue))
 		if err != nil {
-			return 0, nil, fmt.Errorf("PCR %d: %v", n, err)
+			return 0, nil, fmt.Errorf("PCR %d: %v", first, err)
 		}
-		valued |= bit
-		vals = append(vals, Value{PCR: PCR{b, int(n)}, Digest: d})
+		valued |= 1 << first
+		vals = append(vals, Value{PCR: PCR{b, int(first)}, Digest: d})
 	}
 	return m, vals, nil
 }

@@ -38,6 +38,10 @@
 // given or current values, the blob's digestAtRelease), which is then the
 // object's Policy. A TPM 1.2 has no signed policies.
 //
+// Other objects kept under the same SRK (package attest's attestation
+// keys) get it through WithSRK, the one place that decides how the SRK
+// is come by.
+//
 // TPM 2.0 commands per call (count them with a counting transport):
 //
 //	Seal:   CreatePrimary, PCR_Read (one per 8 PCRs or so; none without
