@@ -23,6 +23,7 @@ func TestParseSpec(t *testing.T) {
 		{"sha256:0,7=" + h32 + "+sha1:16=" + h20, "sha1:16=" + h20 + "+sha256:0,7=" + h32, "sha1:16+sha256:7"},
 		{"sha256:0,0,7=" + h32, "sha256:0,7=" + h32, "sha256:7"},
 		{"0xb:11=" + h32, "sha256:11=" + h32, "sha256:11"},
+		{"sha256:0-2,7=" + h32, "sha256:0,1,2,7=" + h32, "sha256:7"},
 	}
 	for _, tc := range tests {
 		spec, err := ParseSpec(tc.in)
@@ -77,6 +78,8 @@ func TestParseSpecErrors(t *testing.T) {
 		{"sha256:24=" + h32, `"24"`},
 		{"sha256:all=" + h32, `"all"`},
 		{"sha256:7=" + h32 + "=" + h32, "hex"},
+		{"sha256:0-7=" + h32, "a value is for one PCR"},
+		{"sha256:7=" + h32 + ",0-7", "listed twice"},
 	}
 	for _, tc := range tests {
 		spec, err := ParseSpec(tc.in)
