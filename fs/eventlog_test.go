@@ -73,7 +73,7 @@ func newFakeLogs() *fakeLogs {
 
 func TestEventlogTree(t *testing.T) {
 	logs := newFakeLogs()
-	f := mountFakeLogs(t, logs)
+	f := mountFakeWith(t, func(b *Backend) { b.Logs = logs })
 	ents, err := os.ReadDir(f.path("eventlog"))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestEventlogTree(t *testing.T) {
 // stat and a new open see the log now.
 func TestEventlogSnapshotPerOpen(t *testing.T) {
 	logs := newFakeLogs()
-	f := mountFakeLogs(t, logs)
+	f := mountFakeWith(t, func(b *Backend) { b.Logs = logs })
 	path := f.path("eventlog/tpmfs")
 	first := string(logs.logs["tpmfs"])
 	fd, err := os.Open(path)
@@ -140,7 +140,7 @@ func TestEventlogSnapshotPerOpen(t *testing.T) {
 // removed, renamed or chmod'ed.
 func TestEventlogReadOnly(t *testing.T) {
 	logs := newFakeLogs()
-	f := mountFakeLogs(t, logs)
+	f := mountFakeWith(t, func(b *Backend) { b.Logs = logs })
 	before := string(logs.logs["tpmfs"])
 	for _, name := range []string{"tpmfs", "ima-ascii", "verify"} {
 		path := f.path("eventlog/" + name)
@@ -160,7 +160,7 @@ func TestEventlogReadOnly(t *testing.T) {
 // sees it, and nothing is extended.
 func TestEventlogNoRoomRefusedAtOpen(t *testing.T) {
 	logs := newFakeLogs()
-	f := mountFakeLogs(t, logs)
+	f := mountFakeWith(t, func(b *Backend) { b.Logs = logs })
 	logs.setRoomErr(syscall.ENOSPC)
 	_, err := os.OpenFile(f.path("pcrs/16"), os.O_WRONLY|os.O_TRUNC, 0)
 	wantErrno(t, "open pcrs/16 for an event", err, syscall.ENOSPC)

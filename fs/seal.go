@@ -95,15 +95,7 @@ func (d *sealDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if e := d.root.writable(ctx, fields); e != 0 {
 		return nil, e
 	}
-	c := caller(ctx)
-	mode &= privateMask
-	gid := c.GID
-	if d.mode&syscall.S_ISGID != 0 {
-		// A setgid seal/ hands down its group and the setgid bit, as a
-		// directory on disk does to a new subdirectory.
-		gid = d.root.opts.GID
-		mode |= syscall.S_ISGID
-	}
+	c, mode, gid := d.newObject(ctx, mode)
 	info, err := d.root.objects.Create(c, name, mode, gid)
 	if errors.Is(err, vault.ErrExists) {
 		return nil, syscall.EEXIST
@@ -115,6 +107,22 @@ func (d *sealDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		"uid": info.UID, "gid": info.GID, "mode": fmt.Sprintf("%#o", info.Mode),
 	}).Info("sealed object created")
 	return d.objectInode(ctx, info, out), 0
+}
+
+// newObject is who owns an object mkdir makes in d (seal/ or ak/), with
+// what mode and group: the caller, with the mode mkdir asked for after
+// the umask (the kernel applied it) and privateMask.
+func (d *fixed) newObject(ctx context.Context, mode uint32) (c vault.Caller, objMode, gid uint32) {
+	c = caller(ctx)
+	mode &= privateMask
+	gid = c.GID
+	if d.mode&syscall.S_ISGID != 0 {
+		// A setgid directory hands down its group and the setgid bit,
+		// as a directory on disk does to a new subdirectory.
+		gid = d.root.opts.GID
+		mode |= syscall.S_ISGID
+	}
+	return c, mode, gid
 }
 
 // Rmdir removes the object with its files (they are its attributes, as in

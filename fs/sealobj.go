@@ -14,7 +14,8 @@ import (
 
 // objDir is seal/NAME/: one object, held by its identity (ref), not its
 // name. Owner, group and mode are the object's own and persist; it holds
-// data, pcrs and policy, which cannot be removed or renamed.
+// data, pcrs, policy, authkey, pcrsig (TPM 2.0) and status, which cannot
+// be removed or renamed.
 type objDir struct {
 	gofs.Inode
 	noRemove
@@ -27,8 +28,23 @@ var _ = (gofs.NodeSetattrer)((*objDir)(nil))
 var _ = (gofs.NodeLookuper)((*objDir)(nil))
 var _ = (gofs.NodeReaddirer)((*objDir)(nil))
 
-// parts are an object's files, in listing order.
-var parts = []vault.Part{vault.Data, vault.PCRs, vault.Policy}
+// allParts are an object's files, in listing order.
+var allParts = []vault.Part{vault.Data, vault.PCRs, vault.Policy, vault.AuthKey, vault.PCRSig, vault.Status}
+
+// parts are the files of an object on this TPM: a TPM 1.2 has no signed
+// PCR policies, hence no authkey or pcrsig.
+func (o *objDir) parts() []vault.Part {
+	if o.root.tpm.Info().Family != "1.2" {
+		return allParts
+	}
+	var ps []vault.Part
+	for _, p := range allParts {
+		if !p.Signed() {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
 
 func (o *objDir) fields() logrus.Fields { return logrus.Fields{"object": o.ref.Name} }
 
@@ -58,7 +74,7 @@ func (o *objDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Attr
 }
 
 func (o *objDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	for _, p := range parts {
+	for _, p := range o.parts() {
 		if p.String() != name {
 			continue
 		}
@@ -81,6 +97,7 @@ func (o *objDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if _, e := o.stat(ctx); e != 0 {
 		return nil, e
 	}
+	parts := o.parts()
 	entries := make([]fuse.DirEntry, len(parts))
 	for i, p := range parts {
 		entries[i] = fuse.DirEntry{Name: p.String(), Mode: syscall.S_IFREG}
@@ -125,8 +142,8 @@ func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAt
 	return 0
 }
 
-// forgetChildAttrs makes the kernel drop the cached attributes of data,
-// pcrs and policy, whose owner and mode follow the object's, so that ls
+// forgetChildAttrs makes the kernel drop the cached attributes of the
+// object's files, whose owner and mode follow the object's, so that ls
 // shows a chmod at once. (Access is safe meanwhile: every path to them
 // is checked against the object directory, which the kernel updates from
 // Setattr's answer.)

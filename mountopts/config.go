@@ -21,16 +21,18 @@ type Config struct {
 	DefaultPermissions bool
 	UID, GID           uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
-	PCRMode, RandomMode, SealMode, DeviceMode, LogMode uint32
-	StateDir                                           string     // absolute and clean
-	Bank                                               string     // "" = the TPM's default; else a bank of package pcrsel
-	SRKAuth                                            SRKAuth    // secret for the storage hierarchy
-	SealQuota                                          *SealQuota // for every uid but root; nil: none
-	FSName                                             string     // default: Source
-	Subtype                                            string     // default: "tpmfs"
-	Ignored                                            []string   // compatibility options accepted and ignored, as given
-	RMPolicy                                           string     // rm_policy=: one of RMPolicies
-	RMQuota                                            RMQuota    // rm_quota=, for each non-admin uid
+	PCRMode, RandomMode, SealMode, DeviceMode uint32
+	EKMode, AKMode, NVMode                    uint32     // ek/**, ak/ and the cap of nv/* (TPM 2.0)
+	LogMode                                   uint32     // eventlog/*
+	StateDir                                  string     // absolute and clean
+	Bank                                      string     // "" = the TPM's default; else a bank of package pcrsel
+	SRKAuth                                   SRKAuth    // secret for the storage hierarchy
+	SealQuota                                 *SealQuota // for every uid but root; nil: none
+	FSName                                    string     // default: Source
+	Subtype                                   string     // default: "tpmfs"
+	Ignored                                   []string   // compatibility options accepted and ignored, as given
+	RMPolicy                                  string     // rm_policy=: one of RMPolicies
+	RMQuota                                   RMQuota    // rm_quota=, for each non-admin uid
 	// EventlogDir is eventlog_dir=; "" is the default, which depends on
 	// SOURCE (see KernelLogDir).
 	EventlogDir string
@@ -71,6 +73,9 @@ const (
 	DefaultPCRMode    = 0o644
 	DefaultRandomMode = 0o444
 	DefaultSealMode   = 0o755
+	DefaultEKMode     = 0o444
+	DefaultAKMode     = 0o755
+	DefaultNVMode     = 0o644
 	DefaultDeviceMode = 0o600
 	DefaultLogMode    = 0o444
 	// DefaultEventlogDir is where the kernel mounts securityfs.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -35,7 +36,7 @@ func TestEncodeLayout(t *testing.T) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 	want := map[string]any{
-		"version": 2.0, "name": "disk-key.v2", "id": r.ID, "uid": 1001.0, "gid": 100.0, "mode": "0750",
+		"version": 3.0, "name": "disk-key.v2", "id": r.ID, "uid": 1001.0, "gid": 100.0, "mode": "0750",
 		"pcrs": "sha1:1+sha256:0,7", "created": "2024-05-06T07:08:09.5Z", "modified": "2025-01-02T03:04:05Z",
 	}
 	for k, v := range want {
@@ -121,7 +122,7 @@ func TestDecodeRejects(t *testing.T) {
 		"trailing":       append(append([]byte{}, valid...), "x"...),
 		"two objects":    append(append([]byte{}, valid...), valid...),
 		"too large":      append(append([]byte{}, valid...), bytes.Repeat([]byte(" "), MaxFileSize)...),
-		"version 3":      mutate(t, set("version", 3)),
+		"version 4":      mutate(t, set("version", 4)),
 		"version 0":      mutate(t, set("version", 0)),
 		"version string": mutate(t, set("version", "1")),
 		"no version":     mutate(t, del("version")),
@@ -160,6 +161,74 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestVersion3Fields: the fields of version 3 round-trip, each is checked
+// against the others, and an older version may not have them.
+func TestVersion3Fields(t *testing.T) {
+	r := signedRecord(t, "signed")
+	data, err := encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decode(data)
+	if err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("decoded %+v, %v; want %+v", got, err, r)
+	}
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	if m["authkey"] != base64.StdEncoding.EncodeToString(r.AuthKey) || m["pcrs"] != r.Selection {
+		t.Errorf("authkey %v, pcrs %v", m["authkey"], m["pcrs"])
+	}
+	if sig, ok := m["pcrsig"].(map[string]any); !ok || len(sig["sha256"].([]any)) != 2 {
+		t.Errorf("pcrsig = %v, want systemd's layout with two sha256 entries", m["pcrsig"])
+	}
+	other := signedRecord(t, "other")
+	for name, f := range map[string]func(r *Record){
+		"given value not sealed to": func(r *Record) { r.Sealed.PCRValues[1].Digest = randBytes(99, 32) },
+		"authkey not sealed with":   func(r *Record) { r.Sealed.AuthKey = other.AuthKey },
+		"authkey removed":           func(r *Record) { r.AuthKey = nil },
+		"pcrsig of another key":     func(r *Record) { r.Signatures = other.Signatures },
+		"pcrsig without authkey":    func(r *Record) { r.AuthKey, r.Sealed.AuthKey = nil, nil },
+		"authkey not a key":         func(r *Record) { r.AuthKey, r.Sealed.AuthKey = []byte{1, 2}, []byte{1, 2} },
+		"parent too long":           func(r *Record) { r.Sealed.Parent = make([]byte, 67) },
+		"bad spec":                  func(r *Record) { r.Selection = "sha256:7=abc" },
+	} {
+		r := signedRecord(t, "signed")
+		f(r)
+		if _, err := encode(r); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("%s: encode gave %v, want ErrInvalidRecord", name, err)
+		}
+	}
+	for name, f := range map[string]func(m map[string]any){
+		"authkey":        func(m map[string]any) { m["authkey"] = "AAAA" },
+		"pcrsig":         func(m map[string]any) { m["pcrsig"] = map[string]any{} },
+		"sealed.parent":  func(m map[string]any) { m["sealed"].(map[string]any)["parent"] = "AAAA" },
+		"sealed.authkey": func(m map[string]any) { m["sealed"].(map[string]any)["authkey"] = "AAAA" },
+		"values in pcrs": func(m map[string]any) {
+			m["pcrs"] = fmt.Sprintf("sha1:1+sha256:0,7=%x", m["sealed"].(map[string]any)["pcr_values"])
+		},
+	} {
+		data := mutate(t, func(m map[string]any) { m["version"] = 2; f(m) })
+		if r, err := decode(data); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "version 2 has no") {
+			t.Errorf("version 2 with %s: %+v, %v; want ErrCorrupt", name, r, err)
+		}
+	}
+	// A plain version 2 file still loads.
+	if r, err := decode(mutate(t, func(m map[string]any) { m["version"] = 2 })); err != nil || r.Sealed == nil {
+		t.Errorf("version 2 file: %+v, %v", r, err)
+	}
+	// A pcrsig not in systemd's form, or a second entry for a bank, is
+	// corrupt.
+	for name, v := range map[string]any{
+		"pcrsig list":  []any{1},
+		"pcrsig field": map[string]any{"sha256": []any{map[string]any{"pcrs": []any{11}}}},
+	} {
+		data := mutate(t, func(m map[string]any) { m["pcrsig"] = v })
+		if r, err := decode(data); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %+v, %v; want ErrCorrupt", name, r, err)
+		}
+	}
+}
+
 func TestEncodeRejects(t *testing.T) {
 	cases := map[string]func(r *Record){
 		"bad name":       func(r *Record) { r.Name = "a/b" },
@@ -183,7 +252,7 @@ func TestEncodeRejects(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, r := range []*Record{sealedRecord("a", 3, 6), bareRecord("b"), sealed12Record("c")} {
+	for _, r := range []*Record{sealedRecord("a", 3, 6), bareRecord("b"), sealed12Record("c"), signedRecord(f, "d")} {
 		data, err := encode(r)
 		if err != nil {
 			f.Fatal(err)
@@ -215,8 +284,8 @@ func FuzzDecode(f *testing.F) {
 		if enc2, _ := encode(r2); !bytes.Equal(enc, enc2) {
 			t.Fatalf("encoding is not stable:\n%s\n%s", enc, enc2)
 		}
-		if !strings.Contains(string(enc), `"version": 2`) {
-			t.Fatalf("encoding lacks version 2")
+		if !strings.Contains(string(enc), `"version": 3`) {
+			t.Fatalf("encoding lacks version 3")
 		}
 	})
 }

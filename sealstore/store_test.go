@@ -219,7 +219,7 @@ func TestCorruptObjectsIsolated(t *testing.T) {
 	write("truncated", valid[:len(valid)*2/3])
 	write("empty", nil)
 	write("garbage", []byte("\x89PNG\r\n\x1a\n"))
-	write("v3", []byte(strings.Replace(string(valid), `"version": 2`, `"version": 3`, 1)))
+	write("v4", []byte(strings.Replace(string(valid), `"version": 3`, `"version": 4`, 1)))
 	write("renamed", valid) // holds "good1"
 	if err := os.WriteFile(objPath(s, "huge"), make([]byte, MaxFileSize+1), 0o600); err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestCorruptObjectsIsolated(t *testing.T) {
 	if err := syscall.Mkfifo(objPath(s, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"truncated", "empty", "garbage", "v3", "renamed", "huge", "link", "fifo"} {
+	for _, name := range []string{"truncated", "empty", "garbage", "v4", "renamed", "huge", "link", "fifo"} {
 		_, err := s.Load(name)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("Load(%s): %v, want ErrCorrupt", name, err)
@@ -251,7 +251,7 @@ func TestCorruptObjectsIsolated(t *testing.T) {
 	}
 	// Regular files are listed (and then fail to load); a symlink or FIFO
 	// is not an object.
-	want := []string{"empty", "garbage", "good1", "good2", "huge", "renamed", "truncated", "v3"}
+	want := []string{"empty", "garbage", "good1", "good2", "huge", "renamed", "truncated", "v4"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("List = %v, want %v", names, want)
 	}

@@ -143,7 +143,7 @@ func TestCheckRoomFull(t *testing.T) {
 
 // TestVersion1Files: a version 1 file (no id) loads with an identity
 // derived from its name and creation time, the same at every load, and
-// is written back as version 2 keeping it.
+// is written back as the current version keeping it.
 func TestVersion1Files(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	v1 := `{"version": 1, "name": "old", "uid": 0, "gid": 0, "mode": "0700", "pcrs": "",

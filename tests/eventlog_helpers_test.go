@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // These helpers read tpmfs's event log on their own, from RFC 7464 and
@@ -173,16 +172,11 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
-// kill9 kills a mount's daemon with SIGKILL, as the OOM killer would,
-// and detaches its dead mount.
-func (m *mount) kill9(t *testing.T) {
+// killDetach kills a mount's daemon with SIGKILL, as the OOM killer
+// would, and detaches its dead mount.
+func (m *mount) killDetach(t *testing.T) {
 	t.Helper()
-	m.cmd.Process.Kill()
-	select {
-	case <-m.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tpmfs did not die of SIGKILL")
-	}
+	m.kill9(t)
 	if err := syscall.Unmount(m.Dir, syscall.MNT_DETACH); err != nil && isMounted(m.Dir) {
 		t.Fatalf("detach the dead mount: %v", err)
 	}

@@ -188,7 +188,7 @@ func TestEventlogKill9Loop(t *testing.T) {
 			writers = append(writers, w)
 		}
 		time.Sleep(time.Duration(50+mrand.IntN(250)) * time.Millisecond)
-		m.kill9(t)
+		m.killDetach(t)
 		for _, w := range writers {
 			done := make(chan struct{})
 			go func() { w.Wait(); close(done) }()

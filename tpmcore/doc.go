@@ -17,8 +17,12 @@
 // of one interface (family.go): Core checks every argument once and hands
 // the operation to it, and nothing else asks which family the TPM is. On
 // a TPM 2.0 PCR reads are batched, sealing runs on package sealing and
-// raw clients get resource manager spaces (package rm). On a TPM 1.2 the
-// same typed operations run on package tpm12 (one bank, sha1), and raw
+// raw clients get resource manager spaces (package rm); attestation (EK
+// certificates and keys, attestation keys, quotes, credential activation:
+// package attest) and NV indices (package nv) are one queue job each.
+// tpmcore's own operations are never held to the raw clients' command
+// policy. On a TPM 1.2 the same typed operations run on package tpm12
+// (one bank, sha1), attestation and NV answer ErrUnsupported, and raw
 // commands pass through unmanaged, one client at a time, so that a TSS
 // can run on them beside tpmcore's own operations.
 //

@@ -22,6 +22,7 @@ func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
 	}
+	c.q.stats.pcrRead()
 	return v, nil
 }
 

@@ -22,6 +22,7 @@ type Opener func() (tddl.TPM, error)
 // with other callers' commands.
 type job struct {
 	ctx  context.Context
+	enq  time.Time // when it was queued
 	run  func(t transport.TPM) error
 	done chan error
 }
@@ -56,7 +57,8 @@ type queue struct {
 	dirty    bool  // the TPM may hold objects or sessions a job left behind
 	lastFail error // what the last fail returned
 
-	healthy  atomic.Bool  // last transition logged; log once per change
+	healthy  atomic.Bool // last transition logged; log once per change
+	stats    *stats
 	slowLog  atomic.Int64 // unix nanos of the last "too slow" warning
 	closeErr error
 	closing  sync.Once
@@ -69,22 +71,27 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 		log:        log,
 		jobs:       make(chan *job, 256),
 		quit:       make(chan struct{}),
+		stats:      newStats(time.Now()),
 	}
 	q.quitCtx, q.cancelQuit = context.WithCancel(context.Background())
 	if conn != nil {
 		q.conn = &link{tpm: conn}
 	}
 	q.healthy.Store(conn != nil)
+	q.stats.reachable = conn != nil
 	q.wg.Add(1)
 	go q.worker()
 	return q
 }
 
+// depth is how many jobs wait for the worker now.
+func (q *queue) depth() int { return len(q.jobs) }
+
 // do runs fn with exclusive use of the TPM and waits for it, or for ctx.
 // A caller that gives up leaves the job to be skipped by the worker, or,
 // if it is already running, to stop before its next command.
 func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
-	j := &job{ctx: ctx, run: fn, done: make(chan error, 1)}
+	j := &job{ctx: ctx, enq: time.Now(), run: fn, done: make(chan error, 1)}
 	select {
 	case q.jobs <- j:
 	case <-q.quit:
@@ -153,6 +160,7 @@ func (q *queue) worker() {
 }
 
 func (q *queue) runJob(j *job) {
+	q.stats.waited(time.Since(j.enq))
 	if err := j.ctx.Err(); err != nil {
 		j.done <- fmt.Errorf("%w: %w", ErrUnavailable, err)
 		return

@@ -21,14 +21,21 @@ func (f *family20) checkSeal(t transport.TPM) error {
 	return sealing.CheckSRK(t, f.c.opts.OwnerAuth)
 }
 
-func (f *family20) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {
-	return sealing.Seal(t, f.c.opts.OwnerAuth, name, sel, secret)
+func (f *family20) seal(t transport.TPM, name string, b Binding, secret []byte) (*Sealed, error) {
+	return sealing.Seal(t, f.c.opts.OwnerAuth, name, b, secret)
 }
 
-func (f *family20) unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error) {
-	return sealing.Unseal(t, f.c.opts.OwnerAuth, name, obj)
+func (f *family20) unseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures) ([]byte, error) {
+	return sealing.Unseal(t, f.c.opts.OwnerAuth, name, obj, sigs)
 }
 
-func (f *family20) reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error) {
-	return sealing.Reseal(t, f.c.opts.OwnerAuth, name, obj, sel)
+func (f *family20) reseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures, b Binding) (*Sealed, error) {
+	return sealing.Reseal(t, f.c.opts.OwnerAuth, name, obj, sigs, b)
 }
+
+func (f *family20) inspect(t transport.TPM, b Binding, obj *Sealed, sigs *Signatures) (*SealReport, error) {
+	return sealing.Inspect(t, f.c.opts.OwnerAuth, b, obj, sigs)
+}
+
+// signedPolicies: a TPM 2.0 has PolicyAuthorize.
+func (f *family20) signedPolicies() error { return nil }

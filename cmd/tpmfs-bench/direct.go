@@ -12,7 +12,6 @@ import (
 
 	"tpmfs/tddl"
 	"tpmfs/tddl/source"
-	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/sealing"
 )
 
@@ -123,14 +122,14 @@ func sealLatency(t transport.TPM, d time.Duration, f *figures) error {
 	var obj *sealing.Object
 	var err error
 	f.lat["seal"], err = sampleLatency(d, func() error {
-		obj, err = sealing.Seal(t, nil, "bench", pcrsel.Selection{}, secret)
+		obj, err = sealing.Seal(t, nil, "bench", sealing.Binding{}, secret)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
 	f.lat["unseal"], err = sampleLatency(d, func() error {
-		_, err := sealing.Unseal(t, nil, "bench", obj)
+		_, err := sealing.Unseal(t, nil, "bench", obj, nil)
 		return err
 	})
 	if err != nil {

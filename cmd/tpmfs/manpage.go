@@ -133,6 +133,15 @@ Read-only
 .I key: value
 lines: family, manufacturer, vendor, firmware, banks, source.
 .TP
+.B status
+Read-only
+.I key: value
+lines, read afresh at each open: whether the TPM answers and since when,
+the last TPM error, commands sent by type with their mean time, the queue's
+depth and longest wait, how many PCR reads each PCR_Read command answered,
+and per user the raw clients and sealed objects they hold (each user sees
+their own lines; root sees everyone's).
+.TP
 .B random
 Bytes from the TPM's random number generator; a stream that never ends
 .RB ( "head \-c 32" ).
@@ -152,16 +161,27 @@ extended into that bank alone at
 .BI seal/ NAME /
 .B mkdir
 creates a sealed object owned by the caller, private to them;
-.B rm \-r
-removes it.
+.B rmdir
+removes it with its files, which cannot be removed one by one.
 .I data
 holds the secret (up to 1 MiB), sealed when the file is closed and unsealed
 when read;
 .I pcrs
 is the PCR selection it is bound to, in tpm2-tools syntax
-.RB ( sha256:0,7 );
+.RB ( sha256:0,7 ),
+where a PCR may carry the value it is to have
+.RB ( sha256:7= \fIHEX\fR);
 .I policy
-is its policy digest. Reading
+is its policy digest;
+.I authkey
+(TPM 2.0) is a PEM public key whose signed PCR policies, written to
+.I pcrsig
+as
+.B systemd\-measure sign
+prints them, open it too;
+.I status
+says, per PCR, the sealed-to and current values, which signed policy
+matches, and which TPM the object belongs to. Reading
 .I data
 when the PCRs differ from the sealed-to values fails with EACCES.
 .TP

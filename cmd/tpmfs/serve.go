@@ -76,6 +76,11 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 		Objects: objects,
 		Logs:    logs,
 	}
+	if err := core.Attestation(); err != nil {
+		log.WithError(err).Debug("no ek/, ak/ or nv/")
+	} else {
+		backend.EK, backend.NV, backend.AKs = core, core, objects.AKs(core)
+	}
 	root, err := tfs.New(backend, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
 		UID:        cfg.UID,
@@ -84,6 +89,9 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 		RandomMode: cfg.RandomMode,
 		SealMode:   cfg.SealMode,
 		DeviceMode: cfg.DeviceMode,
+		EKMode:     cfg.EKMode,
+		AKMode:     cfg.AKMode,
+		NVMode:     cfg.NVMode,
 		LogMode:    cfg.LogMode,
 		Bank:       cfg.Bank,
 		Log:        log,
@@ -186,5 +194,8 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 		mo.Options = append(mo.Options, "ro")
 		mo.DirectMountFlags = readOnlyMountFlags
 	}
-	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry}
+	// NullPermissions: a mode of 0000 (chmod 000 on a sealed object) is
+	// shown as it is; without it go-fuse shows 0644 (0755 for a
+	// directory), which the kernel would then enforce.
+	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry, NullPermissions: true}
 }

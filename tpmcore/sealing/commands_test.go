@@ -32,7 +32,7 @@ func commandCount(t *testing.T, tpm transport.TPM) {
 			[]tpm2.TPMCC{cp, tpm2.TPMCCLoad, sas, tpm2.TPMCCUnseal, fl, fl}},
 	} {
 		c.cmds = nil
-		obj, err := Seal(c, nil, "n", mustParse(t, tc.sel), []byte("x"))
+		obj, err := Seal(c, nil, "n", Bind(mustParse(t, tc.sel)), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func commandCount(t *testing.T, tpm transport.TPM) {
 			t.Errorf("Seal(%q) sent %v, want %v", tc.sel, c.cmds, tc.seal)
 		}
 		c.cmds = nil
-		if _, err := Unseal(c, nil, "n", obj); err != nil {
+		if _, err := Unseal(c, nil, "n", obj, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !equalCCs(c.cmds, tc.open) {
@@ -50,7 +50,7 @@ func commandCount(t *testing.T, tpm transport.TPM) {
 	}
 	// 48 PCRs take several PCR_Reads: a TPM returns at most 8 digests each.
 	c.cmds = nil
-	obj, err := Seal(c, nil, "n", mustParse(t, "sha1:all+sha256:all"), []byte("x"))
+	obj, err := Seal(c, nil, "n", Bind(mustParse(t, "sha1:all+sha256:all")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func equalCCs(a, b []tpm2.TPMCC) bool {
 // PolicyPCR and Unseal: the TPM answers TPM_RC_PCR_CHANGED and Unseal
 // retries, a bounded number of times.
 func pcrChanged(t *testing.T, sim transport.TPM) {
-	obj, err := Seal(sim, nil, "c", mustParse(t, "sha256:0,7"), []byte("x"))
+	obj, err := Seal(sim, nil, "c", Bind(mustParse(t, "sha256:0,7")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func pcrChanged(t *testing.T, sim transport.TPM) {
 		}
 	}
 	interrupts = 2
-	if got, err := Unseal(c, nil, "c", obj); err != nil || string(got) != "x" {
+	if got, err := Unseal(c, nil, "c", obj, nil); err != nil || string(got) != "x" {
 		t.Fatalf("Unseal with 2 PCR changes: %q, %v", got, err)
 	}
 	if n := c.count(tpm2.TPMCCUnseal); n != 3 {
@@ -98,7 +98,7 @@ func pcrChanged(t *testing.T, sim transport.TPM) {
 	assertNoHandles(t, sim, "retried Unseal")
 
 	c.cmds, interrupts = nil, 1000
-	_, err = Unseal(c, nil, "c", obj)
+	_, err = Unseal(c, nil, "c", obj, nil)
 	if !errors.Is(err, tpm2.TPMRCPCRChanged) {
 		t.Errorf("Unseal with PCRs changing forever: %v, want TPM_RC_PCR_CHANGED", err)
 	}
@@ -130,7 +130,7 @@ func inactiveBank(t *testing.T, tpm transport.TPM) {
 			continue
 		}
 		sel := mustParse(t, b.Name+":0+sha256:0")
-		if _, err := Seal(tpm, nil, "i", sel, []byte("x")); !errors.Is(err, ErrPCRUnavailable) {
+		if _, err := Seal(tpm, nil, "i", Bind(sel), []byte("x")); !errors.Is(err, ErrPCRUnavailable) {
 			t.Errorf("Seal to inactive bank %s: %v, want ErrPCRUnavailable", b, err)
 		}
 		assertNoHandles(t, tpm, "Seal to inactive bank")
@@ -146,11 +146,11 @@ func keyNeverInClear(t *testing.T, tpm transport.TPM) {
 	rec := &recordingTPM{TPM: tpm}
 	for _, s := range []string{"sha256:0,7", ""} {
 		secret := []byte("the secret for " + s)
-		obj, err := Seal(rec, nil, "k", mustParse(t, s), secret)
+		obj, err := Seal(rec, nil, "k", Bind(mustParse(t, s)), secret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := Unseal(rec, nil, "k", obj); err != nil || !bytes.Equal(got, secret) {
+		if got, err := Unseal(rec, nil, "k", obj, nil); err != nil || !bytes.Equal(got, secret) {
 			t.Fatalf("Unseal: %q, %v", got, err)
 		}
 		key := clearUnseal(t, tpm, obj)
@@ -180,14 +180,14 @@ func pcrReadRace(t *testing.T, tpm transport.TPM) {
 			}
 		}
 	}
-	obj, err := Seal(c, nil, "race", mustParse(t, "sha1:all+sha256:all"), []byte("x"))
+	obj, err := Seal(c, nil, "race", Bind(mustParse(t, "sha1:all+sha256:all")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := obj.PCRValues[0]; got.String() != "sha1:0" || !bytes.Equal(got.Digest, readPCR(t, tpm, pcrsel.SHA1, 0)) {
 		t.Errorf("sealed to %s = %x, not its value after the race", got, got.Digest)
 	}
-	if got, err := Unseal(tpm, nil, "race", obj); err != nil || string(got) != "x" {
+	if got, err := Unseal(tpm, nil, "race", obj, nil); err != nil || string(got) != "x" {
 		t.Errorf("object sealed during a PCR change: %q, %v", got, err)
 	}
 	t.Logf("%d PCR_Reads with one restart", c.count(tpm2.TPMCCPCRRead))

@@ -13,26 +13,51 @@
 // The format: a fresh 256-bit key encrypts the secret with AES-256-GCM,
 // the associated data being "tpmfs/seal/v1" NUL object-name, so a blob
 // copied to another name does not open. The key is the sensitive data of a
-// KEYEDHASH object (fixedTPM, fixedParent, noDA; userWithAuth and an empty
-// auth value only without PCRs, else a PolicyPCR policy over SHA-256
-// exactly as tpm2_createpolicy --policy-pcr computes it) created under the
-// TCG template SRK, which is re-created on demand and never persisted. The
-// key travels to and from the TPM only in sessions salted to the SRK with
-// AES-128-CFB parameter encryption, so it is never on the bus in the clear.
+// KEYEDHASH object (fixedTPM, fixedParent, noDA) created under the TCG
+// template SRK, which is re-created on demand and never persisted, and
+// whose name the object records (Parent). Its policy (Binding):
+//
+//   - none: userWithAuth and an empty auth value;
+//   - PCRs: PolicyPCR over SHA-256, exactly as tpm2_createpolicy
+//     --policy-pcr computes it, over the values the spec gives (predicted
+//     ones, as with -f) or, for PCRs without one, their values at seal time;
+//   - an authkey: PolicyAuthorize by that key (named as systemd and
+//     tpm2_loadexternal name a PEM key), then PolicyPCR as above if PCRs
+//     are bound too. It opens in any PCR state a policy signed by the key
+//     describes (systemd-measure sign's JSON, package pcrsig): Unseal
+//     picks the sha256-bank policy the PCRs now satisfy, has the TPM
+//     verify its signature, and runs PolicyPCR and PolicyAuthorize.
+//
+// The key travels to and from the TPM only in sessions salted to the SRK
+// with AES-128-CFB parameter encryption, so it is never on the bus in the
+// clear.
 //
 // On a TPM 1.2 (Seal12, Unseal12, Reseal12; Object.Family "1.2") the
 // envelope is the same; the key is sealed with TPM_Seal under the SRK
-// (package tpm12), bound to sha1 PCRs by their PCR composite digest,
-// which is then the object's Policy.
+// (package tpm12), bound to sha1 PCRs by their PCR composite digest (of
+// given or current values, the blob's digestAtRelease), which is then the
+// object's Policy. A TPM 1.2 has no signed policies.
+//
+// Other objects kept under the same SRK (package attest's attestation
+// keys) get it through WithSRK, the one place that decides how the SRK
+// is come by.
 //
 // TPM 2.0 commands per call (count them with a counting transport):
 //
 //	Seal:   CreatePrimary, PCR_Read (one per 8 PCRs or so; none without
-//	        PCRs), StartAuthSession, Create, FlushContext: 5 with PCRs, 4 without.
+//	        PCRs or when every value is given), StartAuthSession, Create,
+//	        FlushContext: 5 with PCRs, 4 without.
 //	Unseal: CreatePrimary, Load, StartAuthSession, PolicyPCR (only with
 //	        PCRs), Unseal, FlushContext x2: 7 with PCRs, 6 without.
 //	        Each TPM_RC_PCR_CHANGED retry adds StartAuthSession, PolicyPCR,
 //	        Unseal, FlushContext; a policy failure adds a FlushContext and
 //	        the PCR_Reads that find the differing PCRs.
+//	        With an authkey, before StartAuthSession: PCR_Read (the
+//	        signed policies' PCRs), LoadExternal, VerifySignature,
+//	        FlushContext; after it PolicyPCR, PolicyAuthorize (then
+//	        PolicyPCR for bound PCRs): 12 without bound PCRs.
 //	Reseal: an Unseal and a Seal sharing one CreatePrimary.
+//	Inspect: CreatePrimary, FlushContext, PCR_Reads (bound PCRs, then the
+//	        signed policies' PCRs); Load and FlushContext for an object
+//	        that does not record its parent.
 package sealing

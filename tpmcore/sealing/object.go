@@ -14,11 +14,24 @@ type Object struct {
 	// empty means bound to this TPM only. Policy is computed over the
 	// selection in this order.
 	Selection string `json:"pcrs"`
-	// PCRValues are the values the selected PCRs had at seal time, so an
-	// unseal that fails its policy can say which PCRs differ.
+	// PCRValues are the values the key is sealed to, one per selected
+	// PCR in selection order: the value given for it (a predicted one),
+	// or the one it had at seal time. The policy is computed from them,
+	// and an unseal that fails says which PCRs differ.
 	PCRValues []PCRValue `json:"pcr_values,omitempty"`
-	// Policy is the sealed key's policy digest (empty without a selection).
+	// AuthKey, on a TPM 2.0, is the DER public key (pcrsig.Key) whose
+	// signed PCR policies open the key: Policy is then PolicyAuthorize by
+	// it, followed by PolicyPCR over Selection if that is not empty.
+	AuthKey []byte `json:"authkey,omitempty"`
+	// Policy is the sealed key's policy digest (empty without a selection
+	// or an AuthKey).
 	Policy []byte `json:"policy,omitempty"`
+	// Parent names the storage key the object is sealed under, so that
+	// an object of another TPM is told apart without trying it: on a TPM
+	// 2.0 the storage root key's TPM name (hash algorithm and digest of
+	// its public area). Empty on a TPM 1.2, whose SRK cannot be read, and
+	// in objects sealed before tpmfs recorded it.
+	Parent []byte `json:"parent,omitempty"`
 	// Public and Private are the TPM2B_PUBLIC and TPM2B_PRIVATE (size
 	// prefix included, as tpm2_load -u/-r read them) of the sealed-data
 	// object holding the envelope key, loadable under the SRK.

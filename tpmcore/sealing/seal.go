@@ -7,19 +7,19 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/tpmcore/pcrsel"
+	"tpmfs/tpmcore/pcrsig"
 )
 
 // Seal encrypts secret for the object name and seals the key to this TPM,
-// bound to the current values of the PCRs in sel (to nothing but this TPM
-// when sel is empty). ownerAuth authorizes the owner hierarchy (empty: the
-// well-known empty auth).
-func Seal(tpm transport.TPM, ownerAuth []byte, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+// bound as b says (to nothing but this TPM when b is empty). ownerAuth
+// authorizes the owner hierarchy (empty: the well-known empty auth).
+func Seal(tpm transport.TPM, ownerAuth []byte, name string, b Binding, secret []byte) (*Object, error) {
 	if len(secret) > MaxSecretSize {
 		return nil, fmt.Errorf("seal %q: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecretSize)
 	}
 	var obj *Object
 	err := withSRK(tpm, ownerAuth, func(s *srk) (err error) {
-		obj, err = sealUnder(tpm, s, name, sel, secret)
+		obj, err = sealUnder(tpm, s, name, b, secret)
 		return err
 	})
 	if err != nil {
@@ -28,21 +28,22 @@ func Seal(tpm transport.TPM, ownerAuth []byte, name string, sel pcrsel.Selection
 	return obj, nil
 }
 
-// Reseal opens obj (its policy must hold) and seals its secret anew under
-// sel, with a fresh key. On error obj stays valid and nothing changes.
-func Reseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object, sel pcrsel.Selection) (*Object, error) {
+// Reseal opens obj (its policy must hold, with sigs if it takes signed
+// policies) and seals its secret anew as b says, with a fresh key. On
+// error obj stays valid and nothing changes.
+func Reseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object, sigs *pcrsig.Set, b Binding) (*Object, error) {
 	d, err := decode(obj)
 	if err != nil {
 		return nil, fmt.Errorf("reseal %q: %w", name, err)
 	}
 	var out *Object
 	err = withSRK(tpm, ownerAuth, func(s *srk) error {
-		secret, err := open(tpm, s, name, obj, d)
+		secret, err := open(tpm, s, name, obj, d, sigs)
 		if err != nil {
 			return err
 		}
 		defer wipe(secret)
-		out, err = sealUnder(tpm, s, name, sel, secret)
+		out, err = sealUnder(tpm, s, name, b, secret)
 		return err
 	})
 	if err != nil {
@@ -52,22 +53,21 @@ func Reseal(tpm transport.TPM, ownerAuth []byte, name string, obj *Object, sel p
 }
 
 // sealUnder does Seal's work under a loaded SRK.
-func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+func sealUnder(tpm transport.TPM, s *srk, name string, b Binding, secret []byte) (*Object, error) {
 	key, nonce, ciphertext, err := encrypt(name, secret)
 	if err != nil {
 		return nil, err
 	}
 	defer wipe(key)
-	var values []PCRValue
-	if !sel.IsEmpty() {
-		// The policy is computed from exactly these values: a PCR that
-		// moves after this read leaves an object that does not open until
-		// it is back, never one bound to values nobody saw.
-		if values, err = readPCRs(tpm, sel); err != nil {
-			return nil, err
-		}
+	sel := b.PCRs.Selection()
+	// The policy is computed from exactly these values: a PCR that moves
+	// after this read leaves an object that does not open until it is
+	// back, never one bound to values nobody saw.
+	values, err := b.sealedValues(func(sel pcrsel.Selection) ([]PCRValue, error) { return readPCRs(tpm, sel) })
+	if err != nil {
+		return nil, err
 	}
-	policy, err := PolicyDigest(sel, values)
+	policy, err := ObjectPolicy(b.AuthKey, sel, values)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +81,16 @@ func sealUnder(tpm transport.TPM, s *srk, name string, sel pcrsel.Selection, sec
 	if err != nil {
 		return nil, fmt.Errorf("create sealed key: %w", err)
 	}
+	var authKey []byte
+	if b.AuthKey != nil {
+		authKey = b.AuthKey.DER
+	}
 	return &Object{
 		Selection:  sel.String(),
 		PCRValues:  values,
+		AuthKey:    authKey,
 		Policy:     policy,
+		Parent:     s.name.Buffer,
 		Public:     tpm2.Marshal(rsp.OutPublic),
 		Private:    tpm2.Marshal(rsp.OutPrivate),
 		Nonce:      nonce,

@@ -76,3 +76,26 @@ var (
 func CheckSRK(tpm transport.TPM, ownerAuth []byte) error {
 	return withSRK(tpm, ownerAuth, func(*srk) error { return nil })
 }
+
+// Parent is the loaded storage root key as other objects kept under it
+// (attestation keys) see it. WithSRK is their one way to the SRK, so
+// that how tpmfs comes by its SRK is decided in this file alone.
+type Parent struct{ s *srk }
+
+// Handle is the SRK as the parent of a Create or Load, authorised by
+// its empty auth value.
+func (p Parent) Handle() tpm2.AuthHandle {
+	return tpm2.AuthHandle{Handle: p.s.handle, Name: p.s.name, Auth: tpm2.PasswordAuth(nil)}
+}
+
+// EncryptOut returns a one-use HMAC session salted to the SRK that
+// authorises an object with an empty auth value and encrypts the first
+// response parameter, so a secret leaving the TPM is never on the bus
+// in the clear.
+func (p Parent) EncryptOut() tpm2.Session { return p.s.session(encryptOut) }
+
+// WithSRK runs fn with the storage root key loaded and leaves nothing
+// of it behind.
+func WithSRK(tpm transport.TPM, ownerAuth []byte, fn func(p Parent) error) error {
+	return withSRK(tpm, ownerAuth, func(s *srk) error { return fn(Parent{s}) })
+}
