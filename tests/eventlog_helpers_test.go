@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -180,16 +179,4 @@ func (m *mount) killDetach(t *testing.T) {
 	if err := syscall.Unmount(m.Dir, syscall.MNT_DETACH); err != nil && isMounted(m.Dir) {
 		t.Fatalf("detach the dead mount: %v", err)
 	}
-}
-
-// tpm2Tool runs a tpm2-tools command through the mount's tpmrm0.
-func tpm2Tool(t *testing.T, m *mount, dir, tool string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(tool, append([]string{"-T", "device:" + m.Path("tpmrm0")}, args...)...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

@@ -128,12 +128,10 @@ func TestEventlogFirmware(t *testing.T) {
 
 // The fixture's PCR 0-7 digests replayed into a fresh swtpm through
 // pcrs/<bank>/NN give the PCRs tpm2_eventlog computes, and a quote of
-// them verifies with tpm2_checkquote -e eventlog/firmware.
-//
-// The quote is made with tpm2-tools through tpmrm0 until ak/ (issue 14)
-// lands; then it comes from ak/NAME/quote, the rest unchanged.
+// them by an attestation key of ak/ verifies with tpm2_checkquote -e
+// eventlog/firmware; once a PCR is extended past the log, it does not.
 func TestEventlogFirmwareQuote(t *testing.T) {
-	require(t, "tpm2_eventlog", "tpm2_createek", "tpm2_createak", "tpm2_quote", "tpm2_checkquote", "tpm2_pcrread")
+	require(t, "tpm2_eventlog", "tpm2_checkquote")
 	tpm := swtpmtest.Start(t)
 	dir, file := firmwareDir(t, fixture(t, "gce-ubuntu-2104.bin"))
 	m := mountTPM(t, tpm.Source(), "eventlog_dir="+dir)
@@ -147,18 +145,25 @@ func TestEventlogFirmwareQuote(t *testing.T) {
 		}
 	}
 	work := t.TempDir()
-	tpm2Tool(t, m, work, "tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub")
-	tpm2Tool(t, m, work, "tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "rsa", "-g", "sha256", "-s", "rsassa", "-u", "ak.pub", "-f", "pem", "-n", "ak.name")
+	if err := os.Mkdir(m.Path("ak", "verifier"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(m.Path("ak", "verifier", "public.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, work, map[string][]byte{"ak.pem": pub})
 	quote := func(nonce string) (string, error) {
-		tpm2Tool(t, m, work, "tpm2_quote", "-c", "ak.ctx", "-l", "sha256:0,1,2,3,4,5,6,7", "-q", nonce, "-m", "msg", "-s", "sig", "-o", "pcrs.out", "-g", "sha256")
-		return runErr("tpm2_checkquote", "-u", filepath.Join(work, "ak.pub"), "-m", filepath.Join(work, "msg"), "-s", filepath.Join(work, "sig"),
-			"-f", filepath.Join(work, "pcrs.out"), "-g", "sha256", "-q", nonce, "-e", m.Path("eventlog", "firmware"))
+		q := parseQuote(t, sh(t, quoteScript(m.Path("ak", "verifier", "quote"), "sha256:0-7 nonce="+nonce)))
+		writeFiles(t, work, map[string][]byte{"attest": q.Attest, "sig": q.Signature, "pcrs": q.PCRsSerialized})
+		return runErr("tpm2_checkquote", "-u", filepath.Join(work, "ak.pem"), "-m", filepath.Join(work, "attest"), "-s", filepath.Join(work, "sig"),
+			"-f", filepath.Join(work, "pcrs"), "-g", "sha256", "-q", nonce, "-e", m.Path("eventlog", "firmware"))
 	}
 	if out, err := quote("1a2b3c4d"); err != nil {
 		t.Fatalf("tpm2_checkquote -e eventlog/firmware: %v\n%s", err, out)
 	}
-	// A measurement the firmware log does not have: the quote no longer
-	// matches it.
+	// A measurement the firmware's log does not have: the quote no
+	// longer matches the log.
 	sh(t, "echo "+strings.Repeat("ee", 32)+" > "+m.Path("pcrs", "sha256", "07"))
 	if out, err := quote("5e6f7a8b"); err == nil {
 		t.Fatalf("tpm2_checkquote -e accepted PCR 7 extended past the log:\n%s", out)
