@@ -3,6 +3,7 @@ package measurelog
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 
@@ -36,6 +37,10 @@ type Logs struct {
 	journal *Journal
 	kernel  *Kernel
 	log     *logrus.Entry
+
+	// verifying lets one Verify run at a time: each reads every PCR
+	// and parses whole logs, and any user may open verify.
+	verifying sync.Mutex
 }
 
 // New opens tpmfs's log in store's state directory, makes it tpm's

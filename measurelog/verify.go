@@ -21,8 +21,11 @@ import (
 // A PCR that differs was extended by something whose log was not
 // replayed: IMA (PCR 10), systemd's userspace measurements, a raw client
 // of tpmrm0 or of the kernel's device, or a firmware log that is not
-// this TPM's.
+// this TPM's. One Verify runs at a time, so that opens of verify by many
+// users cost the TPM's queue and the daemon's memory one at a time.
 func (l *Logs) Verify(ctx context.Context) ([]byte, error) {
+	l.verifying.Lock()
+	defer l.verifying.Unlock()
 	var out strings.Builder
 	fw := &eventlog.Firmware{}
 	if l.has(Firmware) {
