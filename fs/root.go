@@ -82,14 +82,12 @@ func (r *Root) OnAdd(ctx context.Context) {
 	r.AddChild("random", r.NewPersistentInode(ctx, &randomFile{fixed: r.fixed(r.opts.RandomMode, "random_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("pcrs", r.newPCRDir(ctx), false)
 	r.AddChild("tpmrm0", r.NewPersistentInode(ctx, &deviceFile{fixed: r.fixed(r.opts.DeviceMode, "device_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
-	seal := &sealDir{fixed: r.fixed(r.opts.SealMode, "seal_mode")}
-	r.AddChild("seal", r.NewPersistentInode(ctx, seal, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	r.AddChild("seal", r.NewPersistentInode(ctx, r.newSealDir(), gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
 	if r.ek != nil {
 		r.AddChild("ek", r.newEKDir(ctx), false)
 	}
 	if r.aks != nil {
-		ak := &akDir{fixed: r.fixed(r.opts.AKMode, "ak_mode")}
-		r.AddChild("ak", r.NewPersistentInode(ctx, ak, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+		r.AddChild("ak", r.NewPersistentInode(ctx, r.newAKDir(), gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
 	}
 	if r.nv != nil {
 		nv := &nvDir{fixed: r.fixed(dirMode, "")}
