@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -114,39 +113,16 @@ func (k *akKeyDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 	return gofs.NewListDirStream(entries), 0
 }
 
-// Setattr is chmod/chown of the key; the kernel has applied the Unix
-// rules, and the change persists.
+// Setattr is chmod/chown of the key (see chattr).
 func (k *akKeyDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	fields := k.fields()
-	fields["op"] = "setattr"
-	var ch vault.AttrChange
-	if m, ok := in.GetMode(); ok {
-		m &= 0o7777
-		ch.Mode = &m
-	}
-	if uid, ok := in.GetUID(); ok {
-		ch.UID = &uid
-	}
-	if gid, ok := in.GetGID(); ok {
-		ch.GID = &gid
-	}
-	changed := ch.Mode != nil || ch.UID != nil || ch.GID != nil
-	if changed {
-		if e := k.root.writable(ctx, fields); e != 0 {
-			return e
-		}
-	}
-	info, err := k.root.aks.SetAttr(k.ref, ch)
-	if err != nil {
-		return k.root.errno(ctx, err, fields)
-	}
-	if changed {
-		k.root.log.WithFields(fields).WithFields(logrus.Fields{
-			"uid": info.UID, "gid": info.GID, "mode": fmt.Sprintf("%#o", info.Mode),
-		}).Info("attestation key owner or mode changed")
-		for _, child := range k.Children() {
-			child.NotifyContent(-1, 0) // attributes only: they follow the key's
-		}
+	var info vault.AKInfo
+	_, e := k.root.chattr(ctx, &k.Inode, in, k.fields(), "attestation key", func(ch vault.AttrChange) (vault.Info, error) {
+		var err error
+		info, err = k.root.aks.SetAttr(k.ref, ch)
+		return info.Info, err
+	})
+	if e != 0 {
+		return e
 	}
 	k.fillAttr(info, &out.Attr)
 	return 0

@@ -109,7 +109,24 @@ func (o *objDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 // the Unix rules (default_permissions): owner or root may chmod, only root
 // may chown. The change persists in the object's state file.
 func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	fields := o.fields()
+	info, e := o.root.chattr(ctx, &o.Inode, in, o.fields(), "sealed object",
+		func(ch vault.AttrChange) (vault.Info, error) { return o.root.objects.SetAttr(o.ref, ch) })
+	if e != 0 {
+		return e
+	}
+	o.fillAttr(info, &out.Attr)
+	return 0
+}
+
+// chattr applies a chmod or chown of an object (a sealed object, an
+// attestation key) with set, which persists it. The kernel has applied the
+// Unix rules (default_permissions): owner or root may chmod, only root may
+// chown. The object's files, whose owner and mode follow the object's,
+// then drop their cached attributes, so that ls shows the change at once.
+// (Access is safe meanwhile: every path to them is checked against the
+// object directory, which the kernel updates from Setattr's answer.)
+func (r *Root) chattr(ctx context.Context, dir *gofs.Inode, in *fuse.SetAttrIn, fields logrus.Fields, what string,
+	set func(vault.AttrChange) (vault.Info, error)) (vault.Info, syscall.Errno) {
 	fields["op"] = "setattr"
 	var ch vault.AttrChange
 	if m, ok := in.GetMode(); ok {
@@ -124,32 +141,22 @@ func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAt
 	}
 	changed := ch.Mode != nil || ch.UID != nil || ch.GID != nil
 	if changed {
-		if e := o.root.writable(ctx, fields); e != 0 {
-			return e
+		if e := r.writable(ctx, fields); e != 0 {
+			return vault.Info{}, e
 		}
 	}
-	info, err := o.root.objects.SetAttr(o.ref, ch)
+	info, err := set(ch)
 	if err != nil {
-		return o.root.errno(ctx, err, fields)
+		return info, r.errno(ctx, err, fields)
 	}
 	if changed {
-		o.root.log.WithFields(fields).WithFields(logrus.Fields{
+		r.log.WithFields(fields).WithFields(logrus.Fields{
 			"uid": info.UID, "gid": info.GID, "mode": fmt.Sprintf("%#o", info.Mode),
-		}).Info("sealed object owner or mode changed")
-		o.forgetChildAttrs()
+		}).Info(what + " owner or mode changed")
+		for _, child := range dir.Children() {
+			// ENOENT: the kernel does not know the file yet; nothing to drop.
+			child.NotifyContent(-1, 0) // -1: attributes only
+		}
 	}
-	o.fillAttr(info, &out.Attr)
-	return 0
-}
-
-// forgetChildAttrs makes the kernel drop the cached attributes of the
-// object's files, whose owner and mode follow the object's, so that ls
-// shows a chmod at once. (Access is safe meanwhile: every path to them
-// is checked against the object directory, which the kernel updates from
-// Setattr's answer.)
-func (o *objDir) forgetChildAttrs() {
-	for _, child := range o.Children() {
-		// ENOENT: the kernel does not know the file yet; nothing to drop.
-		child.NotifyContent(-1, 0) // -1: attributes only
-	}
+	return info, 0
 }
