@@ -3,6 +3,7 @@ module tpmfs
 go 1.26.0
 
 require (
+	github.com/google/go-attestation v0.6.4
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.11
 	github.com/hanwen/go-fuse/v2 v2.12.1

@@ -66,6 +66,10 @@ var errnoTable = []struct {
 	{vault.ErrNotFound, syscall.ENOENT},
 	{vault.ErrInvalidName, syscall.EINVAL},
 	{vault.ErrNotWritable, syscall.EACCES},
+	// authkey, once data is sealed with it.
+	{vault.ErrFixed, syscall.EPERM},
+	// An attestation key's type once the key exists.
+	{vault.ErrKeyCreated, syscall.EPERM},
 	// The state directory's own state, found before data is taken.
 	{syscall.ENOSPC, syscall.ENOSPC},
 	{syscall.EDQUOT, syscall.EDQUOT},
@@ -74,6 +78,12 @@ var errnoTable = []struct {
 	{tpmcore.ErrTooLarge, syscall.EFBIG},
 	{tpmcore.ErrNotAllowed, syscall.EPERM},
 	{tpmcore.ErrPolicy, syscall.EACCES},
+	// An NV index's auth value is not the empty one tpmfs uses; a
+	// credential not made for this key and TPM.
+	{tpmcore.ErrAuth, syscall.EACCES},
+	{tpmcore.ErrNoData, errNoData},
+	{tpmcore.ErrStale, syscall.ESTALE},
+	{tpmcore.ErrNoSpace, syscall.ENOSPC},
 	{tpmcore.ErrUnsupported, syscall.EOPNOTSUPP},
 	{tpmcore.ErrBusy, syscall.EBUSY},
 	{tpmcore.ErrResponseUnread, syscall.EBUSY},

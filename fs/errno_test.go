@@ -29,6 +29,7 @@ func TestMapErr(t *testing.T) {
 		{wrap(vault.ErrReadOnly), syscall.EROFS},
 		{wrap(vault.ErrNotWritable), syscall.EACCES},
 		{wrap(errFixed), syscall.EPERM},
+		{wrap(vault.ErrFixed), syscall.EPERM},
 		{wrap(syscall.ENOSPC), syscall.ENOSPC},
 		{wrap(syscall.EROFS), syscall.EROFS},
 		{wrap(tpmcore.ErrCommandTooLarge), syscall.E2BIG},
@@ -45,6 +46,14 @@ func TestMapErr(t *testing.T) {
 		{wrap(vault.ErrDamaged), syscall.EIO},
 		{wrap(tpm2.TPMRCFailure), syscall.EIO},
 		{wrap(fs.ErrPermission), syscall.EIO},
+		{wrap(vault.ErrKeyCreated), syscall.EPERM},
+		{wrap(tpmcore.ErrAuth), syscall.EACCES},
+		{wrap(tpmcore.ErrNoData), syscall.ENODATA},
+		{wrap(tpmcore.ErrStale), syscall.ESTALE},
+		{wrap(tpmcore.ErrNoSpace), syscall.ENOSPC},
+		{wrap(tpmcore.ErrNotFound), syscall.ENOENT},
+		{wrap(tpmcore.ErrExists), syscall.EEXIST},
+		{wrap(tpmcore.ErrUnsupported), syscall.EOPNOTSUPP},
 		{errors.New("anything else"), syscall.EIO},
 	}
 	for _, c := range cases {

@@ -48,13 +48,31 @@ func withQuota(objects int, bytes int64) mountOpt {
 
 func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	t.Helper()
+	return mountFakeOn(t, faketpm.New(), nil, mopts...)
+}
+
+// mountFakeTPM is mountFake over a fake TPM of the test's choosing
+// (faketpm.New12 for a TPM 1.2).
+func mountFakeTPM(t *testing.T, tpm *faketpm.TPM, mopts ...mountOpt) *fixture {
+	t.Helper()
+	return mountFakeOn(t, tpm, nil, mopts...)
+}
+
+// mountFakeWith is mountFake with edit applied to the backend first.
+func mountFakeWith(t *testing.T, edit func(*Backend), mopts ...mountOpt) *fixture {
+	t.Helper()
+	return mountFakeOn(t, faketpm.New(), edit, mopts...)
+}
+
+func mountFakeOn(t *testing.T, tpm *faketpm.TPM, edit func(*Backend), mopts ...mountOpt) *fixture {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		swtpmtest.SkipOrFail(t, "in-process mounts need root")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		swtpmtest.SkipOrFail(t, "no /dev/fuse: %v", err)
 	}
-	f := &fixture{dir: t.TempDir(), tpm: faketpm.New(), raw: &fakeRaw{}, log: &logBuffer{}}
+	f := &fixture{dir: t.TempDir(), tpm: tpm, raw: &fakeRaw{}, log: &logBuffer{}}
 	logger := logrus.New()
 	logger.SetOutput(f.log)
 	logger.SetLevel(logrus.DebugLevel)
@@ -65,7 +83,8 @@ func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	f.store = store
-	opts := Options{PCRMode: 0o644, RandomMode: 0o444, SealMode: 0o1777, DeviceMode: 0o600, Log: log}
+	opts := Options{PCRMode: 0o644, RandomMode: 0o444, SealMode: 0o1777, DeviceMode: 0o600,
+		EKMode: 0o444, AKMode: 0o1777, NVMode: 0o644, LogMode: 0o444, Log: log}
 	vopts := vault.Options{Log: log}
 	for _, o := range mopts {
 		o(&opts, &vopts)
@@ -73,18 +92,27 @@ func mountFake(t *testing.T, mopts ...mountOpt) *fixture {
 	if f.vault, err = vault.New(store, f.tpm, vopts); err != nil {
 		t.Fatal(err)
 	}
-	root, err := New(Backend{
+	f.tpm.AddEKCert(0x01c00002, []byte("fake RSA EK certificate"))
+	f.tpm.AddEKCert(0x01c00016, []byte("fake P-384 EK certificate"))
+	b := Backend{
 		TPM:     f.tpm,
 		OpenRaw: func(uint32) (RawClient, error) { return f.raw, nil },
 		Objects: f.vault,
-	}, opts)
+		EK:      f.tpm,
+		NV:      f.tpm,
+		AKs:     f.vault.AKs(f.tpm),
+	}
+	if edit != nil {
+		edit(&b)
+	}
+	root, err := New(b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	server, err := gofs.Mount(f.dir, root, &gofs.Options{MountOptions: fuse.MountOptions{
 		DirectMount: true, FsName: "faketpm", Name: "tpmfs",
 		Options: []string{"default_permissions"},
-	}})
+	}, NullPermissions: true})
 	if err != nil {
 		swtpmtest.SkipOrFail(t, "mount: %v", err)
 	}

@@ -97,6 +97,11 @@ func (f *pcrFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 			err := fmt.Errorf("extend pcr %d: %w: locality 0 may not extend it", f.idx, tpmcore.ErrNotAllowed)
 			return nil, 0, f.root.errno(ctx, err, f.fields())
 		}
+		if f.root.logs != nil {
+			if err := f.root.logs.CheckRoom(); err != nil {
+				return nil, 0, f.root.errno(ctx, fmt.Errorf("extend pcr %d: %w", f.idx, err), f.fields())
+			}
+		}
 		h.writable = true
 	}
 	// Direct I/O: every read reaches the TPM, so cat never shows a stale
@@ -193,7 +198,7 @@ func (h *pcrHandle) extend(ctx context.Context) error {
 		return fmt.Errorf("extend pcr %s:%d: %w", h.f.bank.Name, h.f.idx, err)
 	}
 	h.done = true
-	return h.f.root.tpm.Extend(tpmContext(ctx), h.f.bank, h.f.idx, d)
+	return h.f.root.tpm.Extend(callerContext(ctx), h.f.bank, h.f.idx, d)
 }
 
 // Flush runs on every close: event data is measured here, and a digest
@@ -206,7 +211,7 @@ func (h *pcrHandle) Flush(ctx context.Context) syscall.Errno {
 	}
 	var err error
 	if h.f.event {
-		err = h.f.root.tpm.Measure(tpmContext(ctx), h.f.idx, h.buf)
+		err = h.f.root.tpm.Measure(callerContext(ctx), h.f.idx, h.buf)
 		h.buf = nil
 	} else {
 		err = h.extend(ctx)

@@ -19,6 +19,11 @@ type Options struct {
 	UID, GID uint32
 	// Permission bits (<= 07777) of the fixed files.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
+	// EKMode is the mode of ek/'s files, AKMode of ak/, NVMode the cap
+	// on nv/'s files, whose modes follow each index's attributes.
+	EKMode, AKMode, NVMode uint32
+	// LogMode is the mode of eventlog/*.
+	LogMode uint32
 	// Bank is the bank shown by pcrs/NN; empty means the TPM's default.
 	Bank string
 	Log  *logrus.Entry
@@ -31,6 +36,10 @@ type Root struct {
 	tpm     TPM
 	openRaw func(uid uint32) (RawClient, error)
 	objects Objects
+	ek      EK
+	nv      NV
+	aks     AKs
+	logs    EventLogs
 	opts    Options
 	log     *logrus.Entry
 	bank    tpmcore.Bank // default bank
@@ -51,7 +60,8 @@ func New(b Backend, opts Options) (*Root, error) {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	r := &Root{tpm: b.TPM, openRaw: b.OpenRaw, objects: b.Objects, opts: opts, log: opts.Log, mounted: time.Now()}
+	r := &Root{tpm: b.TPM, openRaw: b.OpenRaw, objects: b.Objects, ek: b.EK, nv: b.NV, aks: b.AKs, logs: b.Logs,
+		opts: opts, log: opts.Log, mounted: time.Now()}
 	r.noRemove.root = r
 	r.bank = b.TPM.DefaultBank()
 	if opts.Bank != "" {
@@ -68,11 +78,24 @@ func New(b Backend, opts Options) (*Root, error) {
 // OnAdd builds the fixed skeleton once.
 func (r *Root) OnAdd(ctx context.Context) {
 	r.AddChild("info", r.NewPersistentInode(ctx, r.newInfoFile(), gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+	r.AddChild("status", r.NewPersistentInode(ctx, &statusFile{fixed: r.fixed(0o444, "")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("random", r.NewPersistentInode(ctx, &randomFile{fixed: r.fixed(r.opts.RandomMode, "random_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 	r.AddChild("pcrs", r.newPCRDir(ctx), false)
 	r.AddChild("tpmrm0", r.NewPersistentInode(ctx, &deviceFile{fixed: r.fixed(r.opts.DeviceMode, "device_mode")}, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
-	seal := &sealDir{fixed: r.fixed(r.opts.SealMode, "seal_mode")}
-	r.AddChild("seal", r.NewPersistentInode(ctx, seal, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	r.AddChild("seal", r.NewPersistentInode(ctx, r.newSealDir(), gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	if r.ek != nil {
+		r.AddChild("ek", r.newEKDir(ctx), false)
+	}
+	if r.aks != nil {
+		r.AddChild("ak", r.NewPersistentInode(ctx, r.newAKDir(), gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	}
+	if r.nv != nil {
+		nv := &nvDir{fixed: r.fixed(dirMode, "")}
+		r.AddChild("nv", r.NewPersistentInode(ctx, nv, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+	}
+	if r.logs != nil {
+		r.AddChild("eventlog", r.newEventlogDir(ctx), false)
+	}
 }
 
 func (r *Root) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

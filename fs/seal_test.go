@@ -45,8 +45,12 @@ func TestSealRoundTrip(t *testing.T) {
 	_, err = os.OpenFile(f.path("seal/k/policy"), os.O_WRONLY, 0)
 	wantErrno(t, "open policy for writing", err, syscall.EACCES)
 	entries, _ := os.ReadDir(f.path("seal/k"))
-	if len(entries) != 3 {
-		t.Errorf("object lists %v", entries)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "authkey data pcrs pcrsig policy status" {
+		t.Errorf("object lists %v", names)
 	}
 	// A PCR moves: open of data is EACCES, the log names the cause.
 	f.tpm.Extend(nil, pcrsel.SHA256, 7, make([]byte, 32))
@@ -108,6 +112,22 @@ func TestSealStaleDescriptor(t *testing.T) {
 	}
 	if got := readPCR(t, f, "seal/k/data"); got != "new secret" {
 		t.Errorf("new object's data = %q", got)
+	}
+}
+
+// TestSealMode000: chmod 000 of an object shows (and so enforces) mode
+// 0000 on it and its files, not go-fuse's default for a zero mode.
+func TestSealMode000(t *testing.T) {
+	f := mountFake(t)
+	os.Mkdir(f.path("seal/k"), 0o700)
+	os.WriteFile(f.path("seal/k/data"), []byte("s"), 0)
+	if err := os.Chmod(f.path("seal/k"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"seal/k", "seal/k/data", "seal/k/policy"} {
+		if fi, err := os.Stat(f.path(p)); err != nil || fi.Mode().Perm() != 0 {
+			t.Errorf("%s after chmod 000: %v %v", p, fi.Mode(), err)
+		}
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 	"tpmfs/vault"
 )
 
-// objFile is one of seal/NAME/{data,pcrs,policy}: its owner and mode
-// follow the object's.
+// objFile is one of seal/NAME/{data,pcrs,policy,authkey,pcrsig,status}:
+// its owner and mode follow the object's.
 type objFile struct {
 	gofs.Inode
 	obj  *objDir
@@ -32,9 +32,10 @@ func (f *objFile) fields() logrus.Fields {
 }
 
 // mode derives a file's mode from the object's: the files follow the
-// directory's read and write bits (policy is never writable).
+// directory's read and write bits (policy and status are never
+// writable).
 func (f *objFile) mode(objMode uint32) uint32 {
-	if f.part == vault.Policy {
+	if !f.part.Writable() {
 		return objMode & 0o444
 	}
 	return objMode & 0o666
@@ -90,8 +91,8 @@ func (f *objFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 }
 
 // Open opens a view taken now (reading: data is unsealed here, so a PCR
-// policy that fails is open's EACCES) or a writer whose content replaces
-// the old at close.
+// policy that fails is open's EACCES; status asks the TPM here) or a
+// writer whose content replaces the old at close.
 func (f *objFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	fields := f.fields()
 	r := f.obj.root
@@ -118,7 +119,8 @@ func (f *objFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// policyFields adds which PCRs differ from the sealed-to values.
+// policyFields adds which PCRs differ from the sealed-to values, and,
+// for signed policies, the PCRs none of them matches.
 func policyFields(fields logrus.Fields, err error) logrus.Fields {
 	var pe *tpmcore.PolicyError
 	if errors.As(err, &pe) {
@@ -127,6 +129,13 @@ func policyFields(fields logrus.Fields, err error) logrus.Fields {
 			differ = append(differ, v.String())
 		}
 		fields["pcrs_differ"] = strings.Join(differ, ",")
+		if pe.Signed {
+			var unsigned []string
+			for _, v := range pe.Unsigned {
+				unsigned = append(unsigned, v.String())
+			}
+			fields["pcrs_unsigned"] = strings.Join(unsigned, ",")
+		}
 	}
 	return fields
 }

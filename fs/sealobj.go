@@ -14,7 +14,8 @@ import (
 
 // objDir is seal/NAME/: one object, held by its identity (ref), not its
 // name. Owner, group and mode are the object's own and persist; it holds
-// data, pcrs and policy, which cannot be removed or renamed.
+// data, pcrs, policy, authkey, pcrsig (TPM 2.0) and status, which cannot
+// be removed or renamed.
 type objDir struct {
 	gofs.Inode
 	noRemove
@@ -27,8 +28,23 @@ var _ = (gofs.NodeSetattrer)((*objDir)(nil))
 var _ = (gofs.NodeLookuper)((*objDir)(nil))
 var _ = (gofs.NodeReaddirer)((*objDir)(nil))
 
-// parts are an object's files, in listing order.
-var parts = []vault.Part{vault.Data, vault.PCRs, vault.Policy}
+// allParts are an object's files, in listing order.
+var allParts = []vault.Part{vault.Data, vault.PCRs, vault.Policy, vault.AuthKey, vault.PCRSig, vault.Status}
+
+// parts are the files of an object on this TPM: a TPM 1.2 has no signed
+// PCR policies, hence no authkey or pcrsig.
+func (o *objDir) parts() []vault.Part {
+	if o.root.tpm.Info().Family != "1.2" {
+		return allParts
+	}
+	var ps []vault.Part
+	for _, p := range allParts {
+		if !p.Signed() {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
 
 func (o *objDir) fields() logrus.Fields { return logrus.Fields{"object": o.ref.Name} }
 
@@ -58,7 +74,7 @@ func (o *objDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Attr
 }
 
 func (o *objDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	for _, p := range parts {
+	for _, p := range o.parts() {
 		if p.String() != name {
 			continue
 		}
@@ -81,6 +97,7 @@ func (o *objDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if _, e := o.stat(ctx); e != 0 {
 		return nil, e
 	}
+	parts := o.parts()
 	entries := make([]fuse.DirEntry, len(parts))
 	for i, p := range parts {
 		entries[i] = fuse.DirEntry{Name: p.String(), Mode: syscall.S_IFREG}
@@ -92,7 +109,24 @@ func (o *objDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 // the Unix rules (default_permissions): owner or root may chmod, only root
 // may chown. The change persists in the object's state file.
 func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	fields := o.fields()
+	info, e := o.root.chattr(ctx, &o.Inode, in, o.fields(), "sealed object",
+		func(ch vault.AttrChange) (vault.Info, error) { return o.root.objects.SetAttr(o.ref, ch) })
+	if e != 0 {
+		return e
+	}
+	o.fillAttr(info, &out.Attr)
+	return 0
+}
+
+// chattr applies a chmod or chown of an object (a sealed object, an
+// attestation key) with set, which persists it. The kernel has applied the
+// Unix rules (default_permissions): owner or root may chmod, only root may
+// chown. The object's files, whose owner and mode follow the object's,
+// then drop their cached attributes, so that ls shows the change at once.
+// (Access is safe meanwhile: every path to them is checked against the
+// object directory, which the kernel updates from Setattr's answer.)
+func (r *Root) chattr(ctx context.Context, dir *gofs.Inode, in *fuse.SetAttrIn, fields logrus.Fields, what string,
+	set func(vault.AttrChange) (vault.Info, error)) (vault.Info, syscall.Errno) {
 	fields["op"] = "setattr"
 	var ch vault.AttrChange
 	if m, ok := in.GetMode(); ok {
@@ -107,32 +141,22 @@ func (o *objDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAt
 	}
 	changed := ch.Mode != nil || ch.UID != nil || ch.GID != nil
 	if changed {
-		if e := o.root.writable(ctx, fields); e != 0 {
-			return e
+		if e := r.writable(ctx, fields); e != 0 {
+			return vault.Info{}, e
 		}
 	}
-	info, err := o.root.objects.SetAttr(o.ref, ch)
+	info, err := set(ch)
 	if err != nil {
-		return o.root.errno(ctx, err, fields)
+		return info, r.errno(ctx, err, fields)
 	}
 	if changed {
-		o.root.log.WithFields(fields).WithFields(logrus.Fields{
+		r.log.WithFields(fields).WithFields(logrus.Fields{
 			"uid": info.UID, "gid": info.GID, "mode": fmt.Sprintf("%#o", info.Mode),
-		}).Info("sealed object owner or mode changed")
-		o.forgetChildAttrs()
+		}).Info(what + " owner or mode changed")
+		for _, child := range dir.Children() {
+			// ENOENT: the kernel does not know the file yet; nothing to drop.
+			child.NotifyContent(-1, 0) // -1: attributes only
+		}
 	}
-	o.fillAttr(info, &out.Attr)
-	return 0
-}
-
-// forgetChildAttrs makes the kernel drop the cached attributes of data,
-// pcrs and policy, whose owner and mode follow the object's, so that ls
-// shows a chmod at once. (Access is safe meanwhile: every path to them
-// is checked against the object directory, which the kernel updates from
-// Setattr's answer.)
-func (o *objDir) forgetChildAttrs() {
-	for _, child := range o.Children() {
-		// ENOENT: the kernel does not know the file yet; nothing to drop.
-		child.NotifyContent(-1, 0) // -1: attributes only
-	}
+	return info, 0
 }

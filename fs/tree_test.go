@@ -20,7 +20,7 @@ func TestTreeFixedNodes(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "info pcrs random seal tpmrm0" {
+	if got := strings.Join(names, " "); got != "ak ek info nv pcrs random seal status tpmrm0" {
 		t.Errorf("root lists %q", got)
 	}
 	info, err := os.ReadFile(f.path("info"))
@@ -49,6 +49,28 @@ func TestTreeFixedNodes(t *testing.T) {
 	}
 	_, err = os.OpenFile(f.path("random"), os.O_WRONLY, 0)
 	wantErrno(t, "open random for writing", err, syscall.EACCES)
+}
+
+// TestTreeWithoutAttestation: a backend without EK, NV and attestation
+// keys (a TPM 1.2) has no ek/, ak/ or nv/.
+func TestTreeWithoutAttestation(t *testing.T) {
+	f := mountFakeWith(t, func(b *Backend) { b.EK, b.NV, b.AKs = nil, nil, nil })
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	if got := strings.Join(names, " "); got != "info pcrs random seal status tpmrm0" {
+		t.Errorf("root lists %q", got)
+	}
+	for _, d := range []string{"ek", "ak", "nv"} {
+		_, err := os.Stat(f.path(d))
+		wantErrno(t, "stat "+d, err, syscall.ENOENT)
+	}
 }
 
 // TestTreeNotRemovable: unlink, rmdir and rename of fixed nodes and of an

@@ -1,6 +1,8 @@
 package mountopts
 
 import (
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"tpmfs/tddl/source"
@@ -20,6 +22,8 @@ type Config struct {
 	UID, GID           uint32
 	// Permission bits, sticky/setgid/setuid included; always <= 07777.
 	PCRMode, RandomMode, SealMode, DeviceMode uint32
+	EKMode, AKMode, NVMode                    uint32     // ek/**, ak/ and the cap of nv/* (TPM 2.0)
+	LogMode                                   uint32     // eventlog/*
 	StateDir                                  string     // absolute and clean
 	Bank                                      string     // "" = the TPM's default; else a bank of package pcrsel
 	SRKAuth                                   SRKAuth    // secret for the storage hierarchy
@@ -29,6 +33,9 @@ type Config struct {
 	Ignored                                   []string   // compatibility options accepted and ignored, as given
 	RMPolicy                                  string     // rm_policy=: one of RMPolicies
 	RMQuota                                   RMQuota    // rm_quota=, for each non-admin uid
+	// EventlogDir is eventlog_dir=; "" is the default, which depends on
+	// SOURCE (see KernelLogDir).
+	EventlogDir string
 }
 
 // SRKAuth is the secret of the storage hierarchy (srk_auth=).
@@ -66,14 +73,46 @@ const (
 	DefaultPCRMode    = 0o644
 	DefaultRandomMode = 0o444
 	DefaultSealMode   = 0o755
+	DefaultEKMode     = 0o444
+	DefaultAKMode     = 0o755
+	DefaultNVMode     = 0o644
 	DefaultDeviceMode = 0o600
-	DefaultSubtype    = "tpmfs"
-	DefaultRMPolicy   = "standard"
-	RootStateDir      = "/var/lib/tpmfs"
-	maxMode           = 0o7777
-	maxQuota          = 1 << 16 // far above what a TPM holds at once
+	DefaultLogMode    = 0o444
+	// DefaultEventlogDir is where the kernel mounts securityfs.
+	DefaultEventlogDir = "/sys/kernel/security"
+	DefaultSubtype     = "tpmfs"
+	DefaultRMPolicy    = "standard"
+	RootStateDir       = "/var/lib/tpmfs"
+	maxMode            = 0o7777
+	maxQuota           = 1 << 16 // far above what a TPM holds at once
 )
 
 // DefaultRMQuota leaves room for root and tpmfs itself: the reference
 // TPM holds 64 sessions at a time.
 var DefaultRMQuota = RMQuota{Objects: 16, Sessions: 4, Opens: 8}
+
+// KernelLogDir says where the kernel's event logs of the TPM the mount
+// serves are: eventlog_dir= if given, else the kernel's securityfs for a
+// kernel TPM (SOURCE auto, or /dev/tpmN or /dev/tpmrmN) and none ("")
+// for other TPMs, whose logs the kernel does not keep; and which tpmN
+// directory in it is the TPM's (N of the device's name, else 0).
+func (c *Config) KernelLogDir() (dir string, tpm int) {
+	kernel := c.TPM.Kind == source.Auto
+	if c.TPM.Kind == source.Device && filepath.Dir(c.TPM.Path) == "/dev" {
+		name := filepath.Base(c.TPM.Path)
+		num, ok := strings.CutPrefix(name, "tpmrm")
+		if !ok {
+			num, ok = strings.CutPrefix(name, "tpm")
+		}
+		if n, err := strconv.Atoi(num); ok && err == nil && n >= 0 && isDigits(num) {
+			kernel, tpm = true, n
+		}
+	}
+	switch {
+	case c.EventlogDir != "":
+		return c.EventlogDir, tpm
+	case kernel:
+		return DefaultEventlogDir, tpm
+	}
+	return "", 0
+}

@@ -28,7 +28,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		for _, m := range []uint32{cfg.PCRMode, cfg.RandomMode, cfg.SealMode, cfg.DeviceMode} {
+		for _, m := range []uint32{cfg.PCRMode, cfg.RandomMode, cfg.SealMode, cfg.DeviceMode, cfg.EKMode, cfg.AKMode, cfg.NVMode} {
 			if m > 0o7777 {
 				t.Fatalf("mode %o above 07777 from %q %q", m, opt1, opt2)
 			}

@@ -35,7 +35,7 @@ var Options = []Option{
 	{Name: "rw", set: flag(func(c *Config) { c.ReadOnly = false }),
 		Doc: "allow changes, as the file modes say: the default, so it only undoes an earlier `ro`"},
 	{Name: "uid", Arg: "USER", Example: "0", Default: "the mounting user; root for fstab",
-		Doc: "owner, by number or name, of the fixed files (`info`, `random`, `pcrs/**`, `seal/`, `tpmrm0`)",
+		Doc: "owner, by number or name, of the fixed files (`info`, `random`, `pcrs/**`, `seal/`, `tpmrm0`, `ek/**`, `ak/`, `nv/**`, `eventlog/*`)",
 		set: func(c *Config, env Env, val string) (err error) {
 			c.UID, err = parseID(val, env.LookupUser)
 			return err
@@ -58,10 +58,28 @@ var Options = []Option{
 	{Name: "device_mode", Arg: "MODE", Example: "0660", Default: "0600",
 		Doc: "octal mode of `tpmrm0`, the raw command channel",
 		set: modeSetter(func(c *Config) *uint32 { return &c.DeviceMode })},
+	{Name: "ek_mode", Arg: "MODE", Example: "0440", Default: "0444",
+		Doc: "octal mode of `ek/`'s files, the EK certificates and public keys (TPM 2.0); `ek/` itself is searchable where they are readable",
+		set: modeSetter(func(c *Config) *uint32 { return &c.EKMode })},
+	{Name: "ak_mode", Arg: "MODE", Example: "1777", Default: "0755",
+		Doc: "octal mode of `ak/` (TPM 2.0); `1777` lets every user keep their own attestation keys",
+		set: modeSetter(func(c *Config) *uint32 { return &c.AKMode })},
+	{Name: "nv_mode", Arg: "MODE", Example: "0640", Default: "0644",
+		Doc: "octal mode that caps `nv/`'s files (TPM 2.0), whose modes follow each index's attributes: the owner's bits what owner authorisation allows, the others' what the index's empty auth value allows",
+		set: modeSetter(func(c *Config) *uint32 { return &c.NVMode })},
+	{Name: "log_mode", Arg: "MODE", Example: "0440", Default: "0444",
+		Doc: "octal mode of `eventlog/*`, which only read; the IMA logs name every file executed, so `log_mode=0440,gid=GROUP` keeps them to a group",
+		set: modeSetter(func(c *Config) *uint32 { return &c.LogMode })},
 	{Name: "state", Arg: "DIR", Example: "/var/lib/tpmfs", Default: "`/var/lib/tpmfs` for root, else `$XDG_STATE_HOME/tpmfs`",
 		Doc: "absolute path of the directory where sealed objects are kept",
 		set: func(c *Config, _ Env, val string) (err error) {
 			c.StateDir, err = absPath(val)
+			return err
+		}},
+	{Name: "eventlog_dir", Arg: "DIR", Example: "/sys/kernel/security", Default: "`/sys/kernel/security` for a kernel TPM (SOURCE `auto` or a device); none for swtpm and sim",
+		Doc: "absolute path of the securityfs mount whose event logs `eventlog/` shows: `tpmN/binary_bios_measurements` (N of the device's name) as `firmware`, `ima/ascii_runtime_measurements` and `ima/binary_runtime_measurements` as `ima-ascii` and `ima-binary`",
+		set: func(c *Config, _ Env, val string) (err error) {
+			c.EventlogDir, err = absPath(val)
 			return err
 		}},
 	{Name: "bank", Arg: "BANK", Example: "sha384", Default: "sha256; sha1 on a TPM 1.2",
@@ -93,7 +111,7 @@ var Options = []Option{
 			return nil
 		}},
 	{Name: "seal_quota", Arg: "OBJECTS:BYTES", Example: "16:1M", Default: "64:16M",
-		Doc: "sealed objects and bytes of secrets each user but root may keep, and bytes they may hold unsaved in open files (BYTES may end in K, M or G); past it EDQUOT; `none`: no limit",
+		Doc: "sealed objects (attestation keys count as objects) and bytes of secrets each user but root may keep, and bytes they may hold unsaved in open files (BYTES may end in K, M or G); past it EDQUOT; `none`: no limit",
 		set: func(c *Config, _ Env, val string) (err error) {
 			c.SealQuota, err = parseSealQuota(val)
 			return err

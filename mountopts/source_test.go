@@ -49,3 +49,36 @@ func TestParseBadSource(t *testing.T) {
 		}
 	}
 }
+
+// The kernel's logs are looked for where the kernel keeps them for its
+// own TPMs only, unless eventlog_dir= says where.
+func TestKernelLogDir(t *testing.T) {
+	for _, tc := range []struct {
+		source, opt string
+		dir         string
+		tpm         int
+	}{
+		{"auto", "", "/sys/kernel/security", 0},
+		{"/dev/tpmrm0", "", "/sys/kernel/security", 0},
+		{"device:/dev/tpm1", "", "/sys/kernel/security", 1},
+		{"/dev/tpmrm12", "", "/sys/kernel/security", 12},
+		{"device:/mnt/tpmfs/tpmrm0", "", "", 0},
+		{"/dev/tpmrmx", "", "", 0},
+		{"swtpm:port=2321", "", "", 0},
+		{"sim:", "", "", 0},
+		{"swtpm:port=2321", "eventlog_dir=/srv/f", "/srv/f", 0},
+		{"/dev/tpmrm2", "eventlog_dir=/srv/f", "/srv/f", 2},
+	} {
+		var opts []string
+		if tc.opt != "" {
+			opts = []string{tc.opt}
+		}
+		cfg, err := ParseEnv(newFakeEnv(), tc.source, opts)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.source, tc.opt, err)
+		}
+		if dir, tpm := cfg.KernelLogDir(); dir != tc.dir || tpm != tc.tpm {
+			t.Errorf("%s %s: %q tpm%d, want %q tpm%d", tc.source, tc.opt, dir, tpm, tc.dir, tc.tpm)
+		}
+	}
+}

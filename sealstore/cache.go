@@ -32,7 +32,8 @@ func keyOf(st *unix.Stat_t) fileKey {
 }
 
 // get returns a copy of the cached record if the file is the same. The
-// copy is shallow: callers replace Sealed, never change it in place.
+// copy is shallow: callers replace Sealed and AK, never change them in
+// place.
 func (c *recordCache) get(name string, st *unix.Stat_t) *Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()

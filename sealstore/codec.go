@@ -6,31 +6,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"tpmfs/tpmcore/attest"
+	"tpmfs/tpmcore/pcrsig"
 	"tpmfs/tpmcore/sealing"
 )
 
 // FormatVersion is the version of the state file format written by Save.
-// Load also reads version 2, whose sealed objects record no parent, and
-// version 1, which had no "id" either (see legacyID).
+// Load also reads version 2, which had no "authkey", "pcrsig", PCR values
+// in "pcrs" or "parent", and version 1, which had no "id" either (see
+// legacyID).
 const FormatVersion = 3
 
-// formatV1 is the oldest version Load reads; formatParent the first in
-// which a sealed object records its parent.
+// The older versions Load reads.
 const (
-	formatV1     = 1
-	formatParent = 3
+	formatV1 = 1
+	formatV2 = 2
 )
 
 // MaxFileSize bounds a state file: a 1 MiB secret is about 1.4 MiB in
 // base64, plus a few KiB of TPM blobs. Anything larger is not ours.
 const MaxFileSize = 4 << 20
 
-// fileV2 is the JSON layout of version 3 (docs/state-format.md); version
-// 2 is the same without "sealed.parent", version 1 without "id" either.
-// Pointers tell a missing field from a zero one.
-type fileV2 struct {
+// fileV3 is the JSON layout of version 3 (docs/state-format.md); version
+// 2 is the same without "authkey", "pcrsig", given values in "pcrs" and
+// "sealed"'s "authkey" and "parent", version 1 without "id" too. Pointers
+// tell a missing field from a zero one.
+type fileV3 struct {
 	Version   *int            `json:"version"`
 	Name      *string         `json:"name"`
 	ID        *string         `json:"id,omitempty"`
@@ -40,10 +44,13 @@ type fileV2 struct {
 	Selection *string         `json:"pcrs"`
 	Created   *string         `json:"created"`  // RFC 3339, UTC
 	Modified  *string         `json:"modified"` // RFC 3339, UTC
+	AuthKey   *[]byte         `json:"authkey,omitempty"`
+	PCRSig    *pcrsig.Set     `json:"pcrsig,omitempty"`
 	Sealed    *sealing.Object `json:"sealed,omitempty"`
+	AK        *attest.Key     `json:"ak,omitempty"`
 }
 
-// encode validates r and renders it as a file of FormatVersion. Errors wrap
+// encode validates r and renders it as a FormatVersion file. Errors wrap
 // ErrInvalidRecord.
 func encode(r *Record) ([]byte, error) {
 	if err := r.validate(); err != nil {
@@ -53,10 +60,16 @@ func encode(r *Record) ([]byte, error) {
 	mode := fmt.Sprintf("%04o", r.Mode)
 	created := r.Created.UTC().Format(time.RFC3339Nano)
 	modified := r.Modified.UTC().Format(time.RFC3339Nano)
-	f := fileV2{
+	f := fileV3{
 		Version: &v, Name: &r.Name, ID: &r.ID, UID: &r.UID, GID: &r.GID, Mode: &mode,
 		Selection: &r.Selection, Created: &created, Modified: &modified,
-		Sealed: r.Sealed,
+		Sealed: r.Sealed, AK: r.AK,
+	}
+	if len(r.AuthKey) > 0 {
+		f.AuthKey = &r.AuthKey
+	}
+	if r.Signatures != nil && len(r.Signatures.Policies) > 0 {
+		f.PCRSig = r.Signatures
 	}
 	data, err := json.MarshalIndent(&f, "", "  ")
 	if err != nil {
@@ -96,11 +109,11 @@ func decodeStrict(data []byte) (*Record, error) {
 		return nil, errors.New("no version")
 	}
 	version := *probe.Version
-	if version < formatV1 || version > FormatVersion {
+	if version != FormatVersion && version != formatV2 && version != formatV1 {
 		return nil, fmt.Errorf("unsupported version %d (this tpmfs reads %d to %d)", version, formatV1, FormatVersion)
 	}
 
-	var f fileV2
+	var f fileV3
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
@@ -123,7 +136,29 @@ func decodeStrict(data []byte) (*Record, error) {
 		}
 	}
 
-	r := &Record{Name: *f.Name, UID: *f.UID, GID: *f.GID, Selection: *f.Selection, Sealed: f.Sealed}
+	if version < 3 {
+		for _, n := range []struct {
+			field string
+			set   bool
+		}{
+			{"authkey", f.AuthKey != nil}, {"pcrsig", f.PCRSig != nil},
+			{"sealed.authkey", f.Sealed != nil && f.Sealed.AuthKey != nil},
+			{"sealed.parent", f.Sealed != nil && f.Sealed.Parent != nil},
+			{"pcrs with values", strings.Contains(*f.Selection, "=")},
+		} {
+			if n.set {
+				return nil, fmt.Errorf("version %d has no %s", version, n.field)
+			}
+		}
+	}
+	r := &Record{Name: *f.Name, UID: *f.UID, GID: *f.GID, Selection: *f.Selection, Sealed: f.Sealed, AK: f.AK}
+	// Absent and empty mean the same, as encode writes neither.
+	if f.AuthKey != nil && len(*f.AuthKey) > 0 {
+		r.AuthKey = *f.AuthKey
+	}
+	if f.PCRSig != nil && len(f.PCRSig.Policies) > 0 {
+		r.Signatures = f.PCRSig
+	}
 	var err error
 	if r.Mode, err = parseMode(*f.Mode); err != nil {
 		return nil, err
@@ -135,10 +170,10 @@ func decodeStrict(data []byte) (*Record, error) {
 		return nil, err
 	}
 	switch {
-	case version < formatParent && f.Sealed != nil && f.Sealed.Parent != nil:
-		return nil, fmt.Errorf(`version %d has no field "sealed.parent"`, version)
 	case version == formatV1 && f.ID != nil:
 		return nil, errors.New(`version 1 has no field "id"`)
+	case version == formatV1 && f.AK != nil:
+		return nil, errors.New(`version 1 has no field "ak"`)
 	case version == formatV1:
 		r.ID = legacyID(r.Name, r.Created)
 	default:
@@ -181,7 +216,7 @@ func normalise(o *sealing.Object) {
 	if o == nil {
 		return
 	}
-	for _, b := range []*[]byte{&o.Policy, &o.Public, &o.Private, &o.Nonce, &o.Ciphertext} {
+	for _, b := range []*[]byte{&o.Policy, &o.Public, &o.Private, &o.Nonce, &o.Ciphertext, &o.AuthKey, &o.Parent} {
 		if len(*b) == 0 {
 			*b = nil
 		}

@@ -7,7 +7,8 @@
 // (ErrUnsafe otherwise), every file is reached through the directory's
 // descriptor without following symlinks, and a file that is not a regular
 // file of tpmfs's user is neither listed nor loaded. Each object carries
-// an identity that is never reused (Record.ID).
+// an identity that is never reused (Record.ID). Attestation keys are
+// kept the same way, under store names of their own (AKName).
 //
 // It stores and validates records; it must not talk to the TPM, encrypt,
 // decrypt or interpret the sealed blobs, and it never logs: its errors

@@ -1,8 +1,12 @@
 package sealstore
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tpmfs/internal/swtpmtest"
+	"tpmfs/tpmcore/pcrsig"
 	"tpmfs/tpmcore/sealing"
 )
 
@@ -53,12 +58,42 @@ func sealedRecord(name string, secretLen int, seed uint64) *Record {
 			Private:    randBytes(seed+3, 160),
 			Nonce:      randBytes(seed+4, 12),
 			Ciphertext: randBytes(seed+5, secretLen+16),
-			Parent: &sealing.Parent{
-				Handle: sealing.ParentHandle(sealing.PersistentSRK),
-				Name:   append([]byte{0x00, 0x0b}, randBytes(seed+6, 32)...),
-			},
 		},
 	}
+}
+
+// signedRecord is a record of version 3's features: a predicted value
+// beside a current one, an authkey and two signed policies by it (whose
+// signatures sealstore does not check: any bytes do).
+func signedRecord(t testing.TB, name string) *Record {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pcrsig.KeyFromDER(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := pcrsig.Parse([]byte(fmt.Sprintf(`{"sha256":[{"pcrs":[11],"pkfp":"%x","pol":"%x","sig":"AAEC"},`+
+		`{"pcrs":[11,12],"pkfp":"%x","pol":"%x","sig":"AwQF"}]}`,
+		key.Fingerprint(), randBytes(7, 32), key.Fingerprint(), randBytes(8, 32))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sealedRecord(name, 20, 9)
+	predicted := randBytes(10, 32)
+	r.Selection = fmt.Sprintf("sha1:1+sha256:0,7=%x", predicted)
+	r.Sealed.PCRValues[1].Digest = predicted
+	r.AuthKey = der
+	r.Signatures = sigs
+	r.Sealed.AuthKey = der
+	r.Sealed.Parent = append([]byte{0, 0x0b}, randBytes(11, 32)...)
+	return r
 }
 
 // bareRecord is a record created by mkdir, before any data was written.

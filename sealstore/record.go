@@ -1,13 +1,13 @@
 package sealstore
 
 import (
-	"encoding/binary"
+	"bytes"
 	"fmt"
 	"time"
 
-	"github.com/google/go-tpm/tpm2"
-
+	"tpmfs/tpmcore/attest"
 	"tpmfs/tpmcore/pcrsel"
+	"tpmfs/tpmcore/pcrsig"
 	"tpmfs/tpmcore/sealing"
 )
 
@@ -16,9 +16,12 @@ const (
 	// MaxMode is the largest Mode: permission, setuid, setgid and sticky
 	// bits, no file type.
 	MaxMode = 0o7777
-	// MaxSelectionLen bounds Selection; a selection of every PCR of every
-	// bank in tpm2-tools syntax is far shorter.
-	MaxSelectionLen = 1024
+	// MaxSelectionLen bounds Selection: every PCR of every bank with a
+	// given value is shorter.
+	MaxSelectionLen = pcrsel.MaxSpecLen
+	// maxParent bounds Sealed.Parent: a TPM name is a hash algorithm and
+	// a digest.
+	maxParent = 2 + 64
 	// MaxPCRIndex is the highest PCR index a sealed-to value may name.
 	MaxPCRIndex = 31
 )
@@ -27,28 +30,41 @@ const (
 // directory's ownership and mode, its PCR selection, and the sealed data
 // once some has been written.
 type Record struct {
-	Name string // see ValidName; also the file name, NAME.json
+	Name string // see ValidName (AKName for an attestation key); also the file name, NAME.json
 	// ID is the object's identity: 32 lowercase hex digits, random at
 	// creation and never reused, so a handle opened on one object never
 	// reaches a later object of the same name. Save fills an empty ID.
 	ID       string
 	UID, GID uint32 // owner and group of seal/NAME
 	Mode     uint32 // permission bits of seal/NAME, at most MaxMode
-	// Selection is the PCR selection in canonical tpm2-tools syntax
-	// ("sha256:0,7"); empty means none. When Sealed is set, it must equal
-	// Sealed.Selection: the data is always sealed to the current one.
+	// Selection is the PCR spec in canonical tpm2-tools syntax, PCRs
+	// with a given value followed by it ("sha256:0,7=3d45…"); empty means
+	// none. When Sealed is set, its PCRs are Sealed.Selection and its
+	// given values are those Sealed is bound to: the data is always
+	// sealed to the current spec.
 	Selection string
+	// AuthKey is the DER public key whose signed PCR policies open the
+	// object (seal/NAME/authkey; nil: none). Sealed data carries the same
+	// one: it is set before the first seal and fixed after.
+	AuthKey []byte
+	// Signatures are the signed PCR policies (seal/NAME/pcrsig), all by
+	// AuthKey; nil or empty: none. They change without a reseal.
+	Signatures *pcrsig.Set
 	// Created and Modified are UTC timestamps for stat. Save fills a zero
 	// value with the current time; it never changes a set one.
 	Created, Modified time.Time
 	// Sealed is the sealed secret, nil until data is first written.
 	Sealed *sealing.Object
+	// AK is the attestation key of a record named AKName(...): its type,
+	// and the key once created. Such a record has no Selection or Sealed;
+	// every other record has no AK.
+	AK *attest.Key
 }
 
 // validate checks everything a file must satisfy to be loaded back. It is
 // shared by Save (so nothing unloadable is written) and by decoding.
 func (r *Record) validate() error {
-	if err := ValidName(r.Name); err != nil {
+	if err := validStoreName(r.Name); err != nil {
 		return err
 	}
 	if !validID(r.ID) {
@@ -57,8 +73,28 @@ func (r *Record) validate() error {
 	if r.Mode > MaxMode {
 		return fmt.Errorf("mode %#o is more than %#o", r.Mode, MaxMode)
 	}
-	if err := validSelection(r.Selection); err != nil {
+	spec, err := validSelection(r.Selection)
+	if err != nil {
 		return err
+	}
+	var key *pcrsig.Key
+	if len(r.AuthKey) > 0 {
+		if key, err = pcrsig.KeyFromDER(r.AuthKey); err != nil {
+			return fmt.Errorf("authkey: %w", err)
+		}
+	}
+	if r.Signatures != nil && len(r.Signatures.Policies) > 0 {
+		if key == nil {
+			return fmt.Errorf("pcrsig without an authkey")
+		}
+		// The signatures themselves were checked when pcrsig was
+		// written, and the TPM checks them again at every unseal; here
+		// only that they claim the authkey.
+		for i, p := range r.Signatures.Policies {
+			if !bytes.Equal(p.KeyFP, key.Fingerprint()) {
+				return fmt.Errorf("pcrsig: policy %d is by another key than the authkey", i)
+			}
+		}
 	}
 	for _, t := range []struct {
 		field string
@@ -70,33 +106,67 @@ func (r *Record) validate() error {
 		}
 	}
 	if r.Sealed != nil {
-		if err := validSealed(r.Sealed, r.Selection); err != nil {
+		if err := validSealed(r.Sealed, spec, r.AuthKey); err != nil {
 			return fmt.Errorf("sealed: %w", err)
+		}
+	}
+	switch {
+	case IsAKName(r.Name) && r.AK == nil:
+		return fmt.Errorf("attestation key %q without \"ak\"", r.Name)
+	case !IsAKName(r.Name) && r.AK != nil:
+		return fmt.Errorf("sealed object %q with \"ak\"", r.Name)
+	case r.AK != nil && (r.Sealed != nil || r.Selection != "" || r.AuthKey != nil || r.Signatures != nil):
+		return fmt.Errorf("attestation key %q with pcrs, authkey, pcrsig or sealed data", r.Name)
+	case r.AK != nil:
+		if err := r.AK.Validate(); err != nil {
+			return fmt.Errorf("ak: %w", err)
 		}
 	}
 	return nil
 }
 
-// validSelection checks only the alphabet and length: the syntax belongs
-// to tpmcore, but a newline or a megabyte of junk never belongs here.
-func validSelection(s string) error {
+// validSelection checks the length and the alphabet, then parses the
+// spec: a newline or a megabyte of junk never belongs here, and Sealed
+// is checked against it.
+func validSelection(s string) (pcrsel.Spec, error) {
 	if len(s) > MaxSelectionLen {
-		return fmt.Errorf("pcrs: %d bytes, at most %d", len(s), MaxSelectionLen)
+		return pcrsel.Spec{}, fmt.Errorf("pcrs: %d bytes, at most %d", len(s), MaxSelectionLen)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '_' || c == ':' || c == ',' || c == '+'
+			c == '_' || c == ':' || c == ',' || c == '+' || c == '='
 		if !ok {
-			return fmt.Errorf("pcrs: %q has character %q", s, c)
+			return pcrsel.Spec{}, fmt.Errorf("pcrs: %q has character %q", s, c)
 		}
 	}
-	return nil
+	spec, err := pcrsel.ParseSpec(s)
+	if err != nil {
+		return pcrsel.Spec{}, fmt.Errorf("pcrs: %w", err)
+	}
+	return spec, nil
 }
 
-func validSealed(o *sealing.Object, selection string) error {
-	if o.Selection != selection {
+func validSealed(o *sealing.Object, spec pcrsel.Spec, authKey []byte) error {
+	if selection := spec.Selection().String(); o.Selection != selection {
 		return fmt.Errorf("pcrs %q differ from the object's %q", o.Selection, selection)
+	}
+	for _, g := range spec.Values() {
+		found := false
+		for _, v := range o.PCRValues {
+			if v.Bank == g.Bank.Name && v.Index == g.Index {
+				found = bytes.Equal(v.Digest, g.Digest)
+			}
+		}
+		if !found {
+			return fmt.Errorf("pcrs gives %s a value the object is not sealed to", g.PCR)
+		}
+	}
+	if !bytes.Equal(o.AuthKey, authKey) {
+		return fmt.Errorf("authkey differs from the one the object is sealed with")
+	}
+	if len(o.Parent) > maxParent {
+		return fmt.Errorf("parent: %d bytes, at most %d", len(o.Parent), maxParent)
 	}
 	type part struct {
 		field string
@@ -117,11 +187,6 @@ func validSealed(o *sealing.Object, selection string) error {
 			return fmt.Errorf("%s missing", f.field)
 		}
 	}
-	if o.Parent != nil {
-		if err := validParent(o); err != nil {
-			return fmt.Errorf("parent: %w", err)
-		}
-	}
 	for _, v := range o.PCRValues {
 		// The bank's digest length; a wrong one means a damaged file.
 		bank, ok := pcrsel.BankByName(v.Bank)
@@ -135,30 +200,6 @@ func validSealed(o *sealing.Object, selection string) error {
 		if len(v.Digest) != size {
 			return fmt.Errorf("pcr_values: %s:%d digest is %d bytes, want %d", v.Bank, v.Index, len(v.Digest), size)
 		}
-	}
-	return nil
-}
-
-// validParent checks a TPM 2.0 object's parent: one of the two handles
-// tpmfs seals under, and a TPM name (a hash algorithm and a digest of its
-// size).
-func validParent(o *sealing.Object) error {
-	if o.Family != "" {
-		return fmt.Errorf("a TPM %s object has none", o.Family)
-	}
-	switch tpm2.TPMHandle(o.Parent.Handle) {
-	case sealing.PersistentSRK, tpm2.TPMRHOwner:
-	default:
-		return fmt.Errorf("handle 0x%08x: want 0x%08x (persistent SRK) or 0x%08x (owner template primary)",
-			uint32(o.Parent.Handle), uint32(sealing.PersistentSRK), uint32(tpm2.TPMRHOwner))
-	}
-	n := o.Parent.Name
-	if len(n) < 2 {
-		return fmt.Errorf("name of %d bytes", len(n))
-	}
-	bank, ok := pcrsel.BankByAlg(tpm2.TPMIAlgHash(binary.BigEndian.Uint16(n)))
-	if !ok || len(n) != 2+bank.Size {
-		return fmt.Errorf("name %x: want a hash algorithm and a digest of its size", n)
 	}
 	return nil
 }

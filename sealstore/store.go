@@ -125,7 +125,7 @@ func (s *Store) Scan() (names []string, skipped map[string]error, err error) {
 	skipped = map[string]error{}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e, suffix)
-		if !ok || ValidName(name) != nil {
+		if !ok || validStoreName(name) != nil {
 			continue
 		}
 		var st unix.Stat_t
@@ -167,7 +167,7 @@ func (s *Store) trustedFile(st *unix.Stat_t) error {
 // Exists reports whether a trusted object file for name exists (whether
 // or not it loads).
 func (s *Store) Exists(name string) bool {
-	if ValidName(name) != nil {
+	if validStoreName(name) != nil {
 		return false
 	}
 	fd, release, err := s.acquire()
@@ -183,7 +183,7 @@ func (s *Store) Exists(name string) bool {
 // fs.ErrNotExist; a file that cannot be trusted (see ErrCorrupt) one
 // wrapping ErrCorrupt; both name the file.
 func (s *Store) Load(name string) (*Record, error) {
-	if err := ValidName(name); err != nil {
+	if err := validStoreName(name); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	fd, release, err := s.acquire()
@@ -258,7 +258,7 @@ func readBounded(f *os.File, st *unix.Stat_t) ([]byte, error) {
 // survives a crash. A missing object gives an error wrapping
 // fs.ErrNotExist. A corrupt object file is removed like any other.
 func (s *Store) Remove(name string) error {
-	if err := ValidName(name); err != nil {
+	if err := validStoreName(name); err != nil {
 		return fmt.Errorf("remove: %w", err)
 	}
 	fd, release, err := s.acquire()

@@ -56,37 +56,28 @@ func statusField(t *testing.T, pid int, key string) string {
 // answers every access with ENOTCONN until it is unmounted.
 func deadMount(t *testing.T) string {
 	t.Helper()
-	require(t)
-	dir := t.TempDir()
-	cmd := exec.Command(tpmfsBin, "-f", "sim:", dir, "-o", "state="+t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	m := mountTPM(t, "sim:")
+	// Killed before it finished mounting, the daemon could not exit
+	// (see kill9): wait until it says it is mounted.
+	if !m.waitLog("msg=mounted") {
+		t.Fatalf("tpmfs did not log that it mounted:\n%s", m.Stderr())
+	}
+	m.kill9(t)
+	// statfs asks the daemon every time (stat may answer from the
+	// kernel's attribute cache for a second).
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(m.Dir, &st); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("statfs of a mount whose daemon was killed: %v, want ENOTCONN", err)
 	}
 	t.Cleanup(func() {
-		stopProcess(cmd)
-		for isMounted(dir) {
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-				t.Errorf("unmount %s: %v", dir, err)
+		for isMounted(m.Dir) {
+			if err := syscall.Unmount(m.Dir, syscall.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", m.Dir, err)
 				return
 			}
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !isMounted(dir) {
-		if time.Now().After(deadline) {
-			t.Fatal("tpmfs did not mount within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	// statfs asks the daemon every time (stat may answer from the
-	// kernel's attribute cache for a second).
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); !errors.Is(err, syscall.ENOTCONN) {
-		t.Fatalf("statfs of a mount whose daemon was killed: %v, want ENOTCONN", err)
-	}
-	return dir
+	return m.Dir
 }
 
 // TestMountOverDeadMount: a new mount over a dead one is refused, in the

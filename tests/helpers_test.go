@@ -160,13 +160,59 @@ func (m *mount) unmount(t *testing.T) {
 	select {
 	case <-m.done:
 	case <-time.After(10 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.done
+		m.kill9(t)
 		t.Errorf("tpmfs did not exit after unmount\n%s", m.Stderr())
 	}
 	if !m.cmd.ProcessState.Success() {
 		t.Errorf("tpmfs exited with %v\n%s", m.cmd.ProcessState, m.Stderr())
 	}
+}
+
+// kill9 kills the daemon and waits for it, bounded. A daemon killed while
+// one of its own threads waits on its own mount (go-fuse opens a file in
+// the mount just after mounting) cannot exit: the kernel waits for an
+// answer only the dead daemon could give, and keeps the connection, and
+// so the process, alive. Past 5 s the connection is aborted through
+// fusectl, as an administrator would, and the wait goes on.
+func (m *mount) kill9(t *testing.T) {
+	t.Helper()
+	m.cmd.Process.Kill()
+	select {
+	case <-m.done:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	if err := abortFUSE(m.Dir); err != nil {
+		t.Errorf("daemon not reaped 5 s after SIGKILL, and its connection could not be aborted: %v", err)
+	}
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("daemon not reaped after SIGKILL and an abort of its connection")
+	}
+}
+
+// abortFUSE aborts the FUSE connection of the mount at dir, through
+// fusectl (mounted if it is not).
+func abortFUSE(dir string) error {
+	const ctl = "/sys/fs/fuse/connections"
+	if entries, err := os.ReadDir(ctl); err != nil || len(entries) == 0 {
+		syscall.Mount("fusectl", ctl, "fusectl", 0, "")
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMount(fields[4]) == dir {
+			_, minor, _ := strings.Cut(fields[2], ":")
+			return os.WriteFile(ctl+"/"+minor+"/abort", []byte("1"), 0)
+		}
+	}
+	return fmt.Errorf("%s is not mounted", dir)
 }
 
 // isMounted reports whether dir is a mountpoint in this namespace.

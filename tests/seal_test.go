@@ -218,8 +218,7 @@ func TestSealSurvivesKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Duration(300+round*200) * time.Millisecond)
-		m.cmd.Process.Signal(syscall.SIGKILL)
-		<-m.done
+		m.kill9(t)
 		syscall.Unmount(m.Dir, syscall.MNT_DETACH)
 		stopProcess(loop)
 		m2 := mountSeal(t, tpm.Source(), state)

@@ -52,6 +52,15 @@ func TestTPM12Tree(t *testing.T) {
 	if info["family"] != "1.2" || info["banks"] != "sha1" || !strings.HasPrefix(info["firmware"], "1.2.") {
 		t.Errorf("info = %v, want family 1.2, banks sha1, firmware 1.2.*", info)
 	}
+	// No EK certificates, attestation keys or NV indices on a TPM 1.2.
+	if _, ok := info["ek_certs"]; ok {
+		t.Errorf("info names EK certificates: %v", info)
+	}
+	for _, d := range []string{"ek", "ak", "nv"} {
+		if _, err := os.Stat(m.Path(d)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s/ on a TPM 1.2: %v", d, err)
+		}
+	}
 	ents, err := os.ReadDir(m.Path("pcrs"))
 	if err != nil {
 		t.Fatal(err)

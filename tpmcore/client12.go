@@ -26,12 +26,12 @@ type passthrough struct{ v *family12 }
 
 // openRaw opens the passthrough for anyone: a TPM 1.2 has no command
 // policy or quota per uid here (rm_policy= is TPM 2.0's).
-func (v *family12) openRaw(_ uint32) (rawChannel, error) {
+func (v *family12) openRaw(uid uint32) (rawChannel, error) {
 	deadline := time.Now().Add(releaseGrace)
 	for {
 		v.rawMu.Lock()
 		if !v.rawOpen {
-			v.rawOpen = true
+			v.rawOpen, v.rawUID = true, uid
 			v.rawMu.Unlock()
 			return passthrough{v}, nil
 		}

@@ -113,7 +113,9 @@ func (q *queue) reconnect() error {
 // exchange is one bounded Send on the open connection; a failure or a
 // malformed answer drops the connection.
 func (q *queue) exchange(cmd []byte) ([]byte, error) {
+	start := time.Now()
 	rsp, slow, err := q.sendBounded(cmd)
+	q.stats.command(cmd, time.Since(start))
 	if errors.Is(err, tddl.ErrCommandSize) {
 		// Refused before any byte reached the TPM: the command's fault.
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -279,8 +281,12 @@ func checkFrame(rsp []byte) error {
 // setHealthy logs a transition between reachable and unreachable, once.
 func (q *queue) setHealthy(ok bool, err error) {
 	if q.healthy.Swap(ok) == ok {
+		if err != nil {
+			q.stats.health(ok, err)
+		}
 		return
 	}
+	q.stats.health(ok, err)
 	if ok {
 		q.log.Info("TPM reachable again")
 	} else {

@@ -3,6 +3,7 @@ package tpmcore
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,14 @@ type Core struct {
 
 	// sealReady is when SealReady last succeeded (unix nanos).
 	sealReady atomic.Int64
+	// ekPEMs are the EKs' public keys by certificate index (attest.go);
+	// nvAuth the NV indices whose auth value is not empty (nvram.go).
+	ekPEMs sync.Map
+	nvAuth nvAuthFailures
+
+	// rec records every extend (record.go); nil: none. Set once,
+	// before other operations.
+	rec Recorder
 }
 
 // Bank is a PCR bank: its tpm2-tools name, algorithm and digest size.

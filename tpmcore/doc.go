@@ -25,10 +25,20 @@
 // Keeper, which keeps the storage root key and a salted session from one
 // operation to the next, and raw clients get resource manager spaces
 // (package rm); tpmcore's own keys live in the manager's internal space,
-// so that one manager shares the TPM's slots among all. On a TPM 1.2 the
-// same typed operations run on package tpm12 (one bank, sha1), and raw
+// so that one manager shares the TPM's slots among all. Attestation (EK
+// certificates and keys, attestation keys under the Keeper's SRK, quotes,
+// credential activation: package attest) and NV indices (package nv) are
+// one queue job each. tpmcore's own operations are never held to the raw
+// clients' command policy. On a TPM 1.2 the same typed operations run on
+// package tpm12 (one bank, sha1), attestation and NV answer
+// ErrUnsupported, and raw
 // commands pass through unmanaged, one client at a time, so that a TSS
 // can run on them beside tpmcore's own operations.
+//
+// With a Recorder (record.go; package measurelog), every Extend and
+// Measure is recorded in the same queue job as it is made: the record is
+// durable before the extend is sent and settled (kept or dropped) by
+// what the PCR then holds, and a new boot of the TPM starts a new log.
 //
 // A raw Client has the write(2)/read(2) semantics of /dev/tpmrm0: its
 // Write refuses an oversized, short or premature command with a sentinel

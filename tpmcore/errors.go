@@ -3,9 +3,11 @@ package tpmcore
 import (
 	"errors"
 	"fmt"
+	iofs "io/fs"
 
 	"github.com/google/go-tpm/tpm2"
 
+	"tpmfs/tpmcore/nv"
 	"tpmfs/tpmcore/rm"
 	"tpmfs/tpmcore/tpm12"
 )
@@ -41,6 +43,20 @@ var (
 	// ErrNotOwned: a TPM 1.2 without an owner has no storage root key to
 	// seal under; the message tells the administrator what to do.
 	ErrNotOwned = tpm12.ErrNotOwned
+	// ErrAuth: the TPM refused an authorisation: an NV index whose auth
+	// value is not the empty one tpmfs uses, a credential that is not
+	// for this attestation key and endorsement key.
+	ErrAuth = errors.New("authorisation refused by the TPM")
+	// ErrNoData: an NV index that was never written.
+	ErrNoData = nv.ErrUnwritten
+	// ErrStale: an NV index opened earlier was undefined or redefined.
+	ErrStale = nv.ErrChanged
+	// ErrNoSpace: the TPM has no NV space left for a new index.
+	ErrNoSpace = errors.New("TPM out of NV space")
+	// ErrNotFound and ErrExists: an NV index that is not defined, or
+	// already is (io/fs's, which callers map as for files).
+	ErrNotFound = iofs.ErrNotExist
+	ErrExists   = iofs.ErrExist
 )
 
 // RC returns the TPM response code carried by err, if any.

@@ -30,16 +30,23 @@ type family interface {
 	measure(ctx context.Context, idx int, data []byte) error
 	// random fills p from the TPM's RNG.
 	random(ctx context.Context, p []byte) error
+	// pcrJob runs fn as one exclusive queue job with the family's PCR
+	// primitives: a recorded extend (record.go).
+	pcrJob(ctx context.Context, fn func(ops pcrOps) error) error
 
-	// sealJob runs fn, which may call seal, unseal and reseal, as one
-	// exclusive queue job and maps its errors to tpmcore's sentinels
-	// (sealErr).
+	// sealJob runs fn, which may call seal, unseal, reseal and inspect,
+	// as one exclusive queue job and maps its errors to tpmcore's
+	// sentinels (sealErr).
 	sealJob(ctx context.Context, fn func(t transport.TPM) error) error
-	// seal, unseal and reseal are package sealing's operations for the
-	// family, with its storage root key's secret; t is sealJob's.
-	seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error)
-	unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error)
-	reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error)
+	// seal, unseal, reseal and inspect are package sealing's operations
+	// for the family, with its storage root key's secret; t is sealJob's.
+	seal(t transport.TPM, name string, b Binding, secret []byte) (*Sealed, error)
+	unseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures) ([]byte, error)
+	reseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures, b Binding) (*Sealed, error)
+	inspect(t transport.TPM, b Binding, obj *Sealed, sigs *Signatures) (*SealReport, error)
+	// signedPolicies tells whether objects may be sealed with an authkey
+	// (ErrUnsupported on a TPM 1.2).
+	signedPolicies() error
 
 	// checkSeal tells whether a seal can succeed now (SealReady); t is
 	// sealJob's.
@@ -47,6 +54,18 @@ type family interface {
 
 	// openRaw opens a raw command channel for a Client of uid.
 	openRaw(uid uint32) (rawChannel, error)
+
+	// For status reports: the command code of a PCR read, a command's
+	// name, and what raw clients hold, by uid.
+	pcrReadCode() uint32
+	commandName(code uint32) string
+	rawUsage() []RawUsage
+
+	// attestJob runs fn, an operation of packages attest or nv on a
+	// TPM 2.0 (EK, attestation keys, quotes, NV indices), as one
+	// exclusive queue job and maps its errors (attestErr). A TPM 1.2
+	// answers ErrUnsupported: not on TPM 1.2.
+	attestJob(ctx context.Context, fn func(t transport.TPM) error) error
 }
 
 // rawChannel is what a Client sends its commands through: a resource
@@ -70,6 +89,10 @@ type identity struct {
 	banks []Bank // active, in algorithm order; never empty
 	// extendL0 marks the PCRs the TPM lets locality 0 extend.
 	extendL0 [maxPCRs]bool
+	// ekCerts are the EK certificates in NV (TPM 2.0), nvBuffer the
+	// most bytes one NV_Read or NV_Write moves (TPM_PT_NV_BUFFER_MAX).
+	ekCerts  []EKCert
+	nvBuffer int
 }
 
 // detectFamily sends a TPM 2.0 command and picks the family by the

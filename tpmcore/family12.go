@@ -30,6 +30,7 @@ type family12 struct {
 	// rawMu guards rawOpen: the passthrough has one opener at a time.
 	rawMu   sync.Mutex
 	rawOpen bool
+	rawUID  uint32 // the opener's, for status
 
 	// Worker-owned: the auth sessions loaded when the last session
 	// job started, kept while that job may have left sessions behind
@@ -152,4 +153,19 @@ func classify12(op string, err error) error {
 		return fmt.Errorf("%s: %w: %w (check srk_auth=)", op, ErrNotAllowed, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+func (v *family12) pcrReadCode() uint32 { return tpm12.OrdPCRRead }
+
+func (v *family12) commandName(code uint32) string { return tpm12.OrdinalName(code) }
+
+// rawUsage reports the passthrough's one opener; it holds what its TSS
+// manages, which tpmcore does not count.
+func (v *family12) rawUsage() []RawUsage {
+	v.rawMu.Lock()
+	defer v.rawMu.Unlock()
+	if !v.rawOpen {
+		return nil
+	}
+	return []RawUsage{{UID: v.rawUID, Opens: 1}}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -133,7 +134,7 @@ func TestTPM12Core(t *testing.T) {
 			t.Fatal(err)
 		}
 		secret := []byte("a secret of the TPM 1.2")
-		obj, err := c.Seal(ctx, "obj", sel, secret)
+		obj, err := c.Seal(ctx, "obj", Bind(sel), secret)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,10 +143,10 @@ func TestTPM12Core(t *testing.T) {
 			t.Errorf("sealed object: family %q, %d-byte public, policy %x; want 1.2, none, %x",
 				obj.Family, len(obj.Public), obj.Policy, composite1(pcr16))
 		}
-		if got, err := c.Unseal(ctx, "obj", obj); err != nil || !bytes.Equal(got, secret) {
+		if got, err := c.Unseal(ctx, "obj", obj, nil); err != nil || !bytes.Equal(got, secret) {
 			t.Fatalf("Unseal = %q, %v", got, err)
 		}
-		if _, err := c.Unseal(ctx, "renamed", obj); !errors.Is(err, ErrCorrupt) {
+		if _, err := c.Unseal(ctx, "renamed", obj, nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("Unseal under another name: %v, want ErrCorrupt", err)
 		}
 		// Nothing of ours stays loaded: no session, no key.
@@ -155,36 +156,79 @@ func TestTPM12Core(t *testing.T) {
 		if err := c.Extend(ctx, pcrsel.SHA1, 16, d[:]); err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Unseal(ctx, "obj", obj)
+		_, err = c.Unseal(ctx, "obj", obj, nil)
 		var pe *PolicyError
 		if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || len(pe.Differ) != 1 || pe.Differ[0].String() != "sha1:16" {
 			t.Fatalf("Unseal after PCR 16 moved: %v, want ErrPolicy naming sha1:16", err)
 		}
-		if _, err := c.Reseal(ctx, "obj", obj, Selection{}); !errors.Is(err, ErrPolicy) {
+		if _, err := c.Reseal(ctx, "obj", obj, nil, Bind(Selection{})); !errors.Is(err, ErrPolicy) {
 			t.Errorf("Reseal while the policy fails: %v, want ErrPolicy", err)
 		}
 		assertNothingLoaded12(t, c)
 
 		// Reseal to no PCRs, then PCR 16 may move freely.
-		obj, err = c.Seal(ctx, "obj", sel, secret)
+		obj, err = c.Seal(ctx, "obj", Bind(sel), secret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		free, err := c.Reseal(ctx, "obj", obj, Selection{})
+		free, err := c.Reseal(ctx, "obj", obj, nil, Bind(Selection{}))
 		if err != nil || len(free.Policy) != 0 || free.Selection != "" {
 			t.Fatalf("Reseal to no PCRs = %+v, %v", free, err)
 		}
 		if err := c.Extend(ctx, pcrsel.SHA1, 16, d[:]); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := c.Unseal(ctx, "obj", free); err != nil || !bytes.Equal(got, secret) {
+		if got, err := c.Unseal(ctx, "obj", free, nil); err != nil || !bytes.Equal(got, secret) {
 			t.Fatalf("Unseal of the resealed object = %q, %v", got, err)
+		}
+	})
+
+	t.Run("predicted", func(t *testing.T) {
+		// Sealed to the value PCR 16 has after two extends, computed
+		// here: refused until then, opened after, and TPM_Seal's
+		// digestAtRelease (the policy) is that value's composite.
+		old, err := c.ReadPCR(ctx, pcrsel.SHA1, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d1, d2 := sha1.Sum([]byte("one")), sha1.Sum([]byte("two"))
+		v1 := sha1.Sum(append(bytes.Clone(old), d1[:]...))
+		h := sha1.Sum(append(v1[:], d2[:]...))
+		spec, err := c.ParseSpec(fmt.Sprintf("sha1:16=%x", h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := c.Seal(ctx, "obj", Binding{PCRs: spec}, []byte("next boot"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(obj.Policy, composite1(h[:])) {
+			t.Errorf("policy %x, want the composite of the predicted value %x", obj.Policy, composite1(h[:]))
+		}
+		r, err := c.Inspect(ctx, "obj", Binding{PCRs: spec}, obj, nil)
+		if err != nil || len(r.PCRs) != 1 || r.PCRs[0].Matches() || !r.PCRs[0].Given || r.Belongs != sealing.BelongsHere {
+			t.Errorf("Inspect before the extends: %+v, %v", r, err)
+		}
+		for _, d := range [][20]byte{d1, d2} {
+			if _, err := c.Unseal(ctx, "obj", obj, nil); !errors.Is(err, ErrPolicy) {
+				t.Fatalf("Unseal before PCR 16 got there: %v, want ErrPolicy", err)
+			}
+			if err := c.Extend(ctx, pcrsel.SHA1, 16, d[:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := c.Unseal(ctx, "obj", obj, nil); err != nil || string(got) != "next boot" {
+			t.Fatalf("Unseal at the predicted value: %q, %v", got, err)
+		}
+		assertNothingLoaded12(t, c)
+		if _, err := c.ParseAuthKey([]byte("-----BEGIN PUBLIC KEY-----\n")); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("ParseAuthKey on a TPM 1.2: %v, want ErrUnsupported", err)
 		}
 	})
 
 	t.Run("tampered", func(t *testing.T) {
 		sel, _ := c.ParseSelection("sha1:16")
-		obj, err := c.Seal(ctx, "obj", sel, []byte("x"))
+		obj, err := c.Seal(ctx, "obj", Bind(sel), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,16 +251,16 @@ func TestTPM12Core(t *testing.T) {
 			o.PCRValues = []sealing.PCRValue{obj.PCRValues[0]}
 			o.PCRValues[0].Digest = bytes.Clone(obj.PCRValues[0].Digest)
 			f(&o)
-			if _, err := c.Unseal(ctx, "obj", &o); !errors.Is(err, ErrCorrupt) {
+			if _, err := c.Unseal(ctx, "obj", &o, nil); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("%s altered: %v, want ErrCorrupt", name, err)
 			}
 		}
 		o := *obj
 		o.Family = ""
-		if _, err := c.Unseal(ctx, "obj", &o); !errors.Is(err, ErrWrongTPM) {
+		if _, err := c.Unseal(ctx, "obj", &o, nil); !errors.Is(err, ErrWrongTPM) {
 			t.Errorf("a TPM 2.0 object: %v, want ErrWrongTPM", err)
 		}
-		if got, err := c.Unseal(ctx, "obj", obj); err != nil || string(got) != "x" {
+		if got, err := c.Unseal(ctx, "obj", obj, nil); err != nil || string(got) != "x" {
 			t.Errorf("the unaltered object: %q, %v", got, err)
 		}
 	})
@@ -228,7 +272,7 @@ func TestTPM12Core(t *testing.T) {
 		c.Close()
 		w, _ := newCore12(t, port, nil)
 		sel, _ := w.ParseSelection("sha1:16")
-		if _, err := w.Seal(ctx, "obj", sel, []byte("x")); !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "srk_auth") {
+		if _, err := w.Seal(ctx, "obj", Bind(sel), []byte("x")); !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "srk_auth") {
 			t.Errorf("Seal with the wrong SRK secret: %v, want ErrNotAllowed mentioning srk_auth", err)
 		}
 	})
@@ -315,7 +359,7 @@ func TestTPM12NotOwned(t *testing.T) {
 		t.Errorf("no warning about taking ownership at start")
 	}
 	sel, _ := c.ParseSelection("sha1:16")
-	_, err := c.Seal(context.Background(), "obj", sel, []byte("x"))
+	_, err := c.Seal(context.Background(), "obj", Bind(sel), []byte("x"))
 	if !errors.Is(err, ErrNotOwned) || !strings.Contains(err.Error(), "take ownership") {
 		t.Fatalf("Seal on an unowned TPM: %v, want ErrNotOwned saying to take ownership", err)
 	}
@@ -364,7 +408,7 @@ func TestTPM12Retry(t *testing.T) {
 func TestTPM12ObjectOnTPM20(t *testing.T) {
 	c := newSimCore(t)
 	obj := &Sealed{Family: "1.2", Selection: "sha1:16", Private: []byte{1}, Nonce: []byte{1}, Ciphertext: []byte{1}}
-	if _, err := c.Unseal(context.Background(), "obj", obj); !errors.Is(err, ErrWrongTPM) {
+	if _, err := c.Unseal(context.Background(), "obj", obj, nil); !errors.Is(err, ErrWrongTPM) {
 		t.Errorf("Unseal of a TPM 1.2 object on a TPM 2.0: %v, want ErrWrongTPM", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/internal/tpmwire"
+	"tpmfs/tpmcore/cmdpolicy"
 	"tpmfs/tpmcore/pcrsel"
 	"tpmfs/tpmcore/rm"
 	"tpmfs/tpmcore/sealing"
@@ -115,6 +116,16 @@ func (f *family20) probe(t transport.TPM) (identity, error) {
 	if id.extendL0, err = readExtendL0(t); err != nil {
 		return id, err
 	}
+	id.nvBuffer = int(props[tpm2.TPMPTNVBufferMax])
+	if id.nvBuffer <= 0 {
+		id.nvBuffer = minNVBuffer
+	}
+	if id.ekCerts, err = findEKCerts(t); err != nil {
+		return id, err
+	}
+	for _, e := range id.ekCerts {
+		id.info.EKCerts = append(id.info.EKCerts, fmt.Sprintf("0x%08x", e.Index))
+	}
 	return id, nil
 }
 
@@ -202,3 +213,23 @@ func anyBit(b []byte) bool {
 }
 
 func bitSet(b []byte, i int) bool { return i/8 < len(b) && b[i/8]&(1<<(i%8)) != 0 }
+
+func (f *family20) pcrReadCode() uint32 { return uint32(tpm2.TPMCCPCRRead) }
+
+func (f *family20) commandName(code uint32) string { return cmdpolicy.Name(code) }
+
+// rawUsage reports the resource manager's spaces, if raw clients ever
+// started it.
+func (f *family20) rawUsage() []RawUsage {
+	f.rmMu.Lock()
+	m := f.rm
+	f.rmMu.Unlock()
+	if m == nil {
+		return nil
+	}
+	var out []RawUsage
+	for _, u := range m.Usage() {
+		out = append(out, RawUsage{UID: u.UID, Opens: u.Opens, Objects: u.Objects, Sessions: u.Sessions})
+	}
+	return out
+}

@@ -28,7 +28,7 @@ func TestFaultModesFailThenRecover(t *testing.T) {
 		t.Fatal("no sha256 bank")
 	}
 	secret := []byte("the old secret")
-	old, err := c.Seal(ctx, "obj", Selection{}, secret)
+	old, err := c.Seal(ctx, "obj", Bind(Selection{}), secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +45,9 @@ func TestFaultModesFailThenRecover(t *testing.T) {
 			errs := map[string]error{"extend": c.Extend(ctx, bank, 16, d)}
 			_, errs["read"] = c.ReadPCR(ctx, bank, 0)
 			errs["random"] = c.Random(ctx, make([]byte, 16))
-			sealed, sealErr := c.Seal(ctx, "obj", Selection{}, []byte("the new secret"))
+			sealed, sealErr := c.Seal(ctx, "obj", Bind(Selection{}), []byte("the new secret"))
 			errs["seal"] = sealErr
-			_, errs["unseal"] = c.Unseal(ctx, "obj", old)
+			_, errs["unseal"] = c.Unseal(ctx, "obj", old, nil)
 			for op, err := range errs {
 				if err == nil {
 					t.Errorf("%s under %v: no error", op, mode)
@@ -74,7 +74,7 @@ func TestFaultModesFailThenRecover(t *testing.T) {
 			if !bytes.Equal(after, before) && !bytes.Equal(after, h.Sum(nil)) {
 				t.Errorf("pcr 16 after %v = %x, neither old %x nor extended", mode, after, before)
 			}
-			got, err := c.Unseal(ctx, "obj", old)
+			got, err := c.Unseal(ctx, "obj", old, nil)
 			if err != nil || !bytes.Equal(got, secret) {
 				t.Errorf("old object after %v: %q, %v", mode, got, err)
 			}
@@ -115,7 +115,7 @@ func TestStallFailsWaitingOperations(t *testing.T) {
 			case 2:
 				err = c.Measure(ctx, 16, []byte("event"))
 			case 3:
-				_, err = c.Seal(ctx, "stalled", Selection{}, []byte("x"))
+				_, err = c.Seal(ctx, "stalled", Bind(Selection{}), []byte("x"))
 			}
 			results <- result{err, time.Since(start)}
 		}(i)
@@ -259,11 +259,11 @@ func TestLeftoversFlushedAfterDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.setN(faultinject.DropResponse, 1) // CreatePrimary runs, its answer is lost
-		if _, err := c.Seal(ctx, "x", Selection{}, []byte("s")); !isUnavailable(err) {
+		if _, err := c.Seal(ctx, "x", Bind(Selection{}), []byte("s")); !isUnavailable(err) {
 			t.Fatalf("seal %d with a dropped answer: %v", i, err)
 		}
 	}
-	if _, err := c.Seal(ctx, "x", Selection{}, []byte("s")); err != nil {
+	if _, err := c.Seal(ctx, "x", Bind(Selection{}), []byte("s")); err != nil {
 		t.Fatalf("seal after the drops: %v", err)
 	}
 	if hs := transients(t, c); len(hs) != 0 {
@@ -278,7 +278,7 @@ func TestAbandonedSealFlushed(t *testing.T) {
 	f.set(faultinject.PassThrough, 150*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
-	if _, err := c.Seal(ctx, "x", Selection{}, []byte("s")); !isUnavailable(err) {
+	if _, err := c.Seal(ctx, "x", Bind(Selection{}), []byte("s")); !isUnavailable(err) {
 		t.Fatalf("seal past its deadline: %v", err)
 	}
 	f.set(faultinject.PassThrough, 0)

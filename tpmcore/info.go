@@ -14,6 +14,9 @@ type Info struct {
 	Revision     string // spec revision, e.g. "1.59"
 	Banks        []string
 	Source       string
+	// EKCerts are the NV indices of the EK certificates the TPM holds
+	// ("0x01c00002"); nil on a TPM 1.2, which has no such indices.
+	EKCerts []string
 }
 
 // String renders "key: value" lines.
@@ -26,5 +29,12 @@ func (i Info) String() string {
 	fmt.Fprintf(&b, "revision: %s\n", i.Revision)
 	fmt.Fprintf(&b, "banks: %s\n", strings.Join(i.Banks, " "))
 	fmt.Fprintf(&b, "source: %s\n", i.Source)
+	if i.Family == "2.0" {
+		ek := "none"
+		if len(i.EKCerts) > 0 {
+			ek = strings.Join(i.EKCerts, " ")
+		}
+		fmt.Fprintf(&b, "ek_certs: %s\n", ek)
+	}
 	return b.String()
 }

@@ -22,6 +22,7 @@ func (c *Core) ReadPCR(ctx context.Context, bank Bank, idx int) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read pcr %s:%d: %w", bank.Name, idx, err)
 	}
+	c.q.stats.pcrRead()
 	return v, nil
 }
 
@@ -36,6 +37,12 @@ func (c *Core) Extend(ctx context.Context, bank Bank, idx int, digest []byte) er
 	}
 	if len(digest) != bank.Size {
 		return fmt.Errorf("%s: %w: digest of %d bytes, want %d", op, ErrInvalid, len(digest), bank.Size)
+	}
+	if c.rec != nil {
+		if err := c.recordExtend(ctx, bank, idx, digest); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return nil
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
@@ -54,6 +61,12 @@ func (c *Core) Measure(ctx context.Context, idx int, data []byte) error {
 	}
 	if len(data) > MaxEvent {
 		return fmt.Errorf("%s: %w: %d bytes, at most %d", op, ErrTooLarge, len(data), MaxEvent)
+	}
+	if c.rec != nil {
+		if err := c.recordMeasure(ctx, idx, data); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return nil
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()

@@ -23,6 +23,7 @@ type Opener func() (tddl.TPM, error)
 // with other callers' commands.
 type job struct {
 	ctx context.Context
+	enq time.Time // when it was queued
 	// turn is closed when the job may run (it is at the head of the
 	// queue) or must not (err is set: the queue failed it or closed).
 	turn chan struct{}
@@ -68,7 +69,8 @@ type queue struct {
 	dirty    bool  // the TPM may hold objects or sessions a job left behind
 	lastFail error // what the last fail returned
 
-	healthy  atomic.Bool  // last transition logged; log once per change
+	healthy  atomic.Bool // last transition logged; log once per change
+	stats    *stats
 	slowLog  atomic.Int64 // unix nanos of the last "too slow" warning
 	closeErr error
 	closing  sync.Once
@@ -80,14 +82,23 @@ func newQueue(open Opener, conn tddl.TPM, cmdTimeout time.Duration, log *logrus.
 		cmdTimeout: cmdTimeout,
 		log:        log,
 		quit:       make(chan struct{}),
+		stats:      newStats(time.Now()),
 	}
 	q.quitCtx, q.cancelQuit = context.WithCancel(context.Background())
 	if conn != nil {
 		q.conn = &link{tpm: conn}
 	}
 	q.healthy.Store(conn != nil)
+	q.stats.reachable = conn != nil
 	q.startWatchdog()
 	return q
+}
+
+// depth is how many jobs wait for the TPM now.
+func (q *queue) depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting)
 }
 
 // do runs fn with exclusive use of the TPM and waits for it, or for ctx
@@ -106,7 +117,7 @@ func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
 		q.mu.Unlock()
 		return q.take(ctx, fn)
 	}
-	j := &job{ctx: ctx, turn: make(chan struct{})}
+	j := &job{ctx: ctx, enq: time.Now(), turn: make(chan struct{})}
 	q.waiting = append(q.waiting, j)
 	q.mu.Unlock()
 	select {
@@ -121,6 +132,7 @@ func (q *queue) do(ctx context.Context, fn func(t transport.TPM) error) error {
 	if j.err != nil {
 		return j.err
 	}
+	q.stats.waited(time.Since(j.enq))
 	return q.take(ctx, fn)
 }
 

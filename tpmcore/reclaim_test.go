@@ -73,11 +73,11 @@ func TestSealAfterRawClientsAbandonSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := []byte("sealed beside abandoned sessions")
-	obj, err := c.Seal(ctx, "obj", sel, secret)
+	obj, err := c.Seal(ctx, "obj", Bind(sel), secret)
 	if err != nil {
 		t.Fatalf("Seal with the TPM's session handles held by abandoned sessions: %v", err)
 	}
-	got, err := c.Unseal(ctx, "obj", obj)
+	got, err := c.Unseal(ctx, "obj", obj, nil)
 	if err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("Unseal = %q, %v", got, err)
 	}

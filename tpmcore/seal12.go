@@ -2,6 +2,7 @@ package tpmcore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/go-tpm/tpm2/transport"
 
@@ -29,14 +30,25 @@ func (v *family12) checkSeal(t transport.TPM) error {
 	return nil
 }
 
-func (v *family12) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {
-	return sealing.Seal12(t, v.srkAuth, name, sel, secret)
+func (v *family12) seal(t transport.TPM, name string, b Binding, secret []byte) (*Sealed, error) {
+	return sealing.Seal12(t, v.srkAuth, name, b, secret)
 }
 
-func (v *family12) unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error) {
+// unseal ignores sigs: a TPM 1.2 object has no authkey (Seal12 refuses
+// one).
+func (v *family12) unseal(t transport.TPM, name string, obj *Sealed, _ *Signatures) ([]byte, error) {
 	return sealing.Unseal12(t, v.srkAuth, name, obj)
 }
 
-func (v *family12) reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error) {
-	return sealing.Reseal12(t, v.srkAuth, name, obj, sel)
+func (v *family12) reseal(t transport.TPM, name string, obj *Sealed, _ *Signatures, b Binding) (*Sealed, error) {
+	return sealing.Reseal12(t, v.srkAuth, name, obj, b)
+}
+
+func (v *family12) inspect(t transport.TPM, b Binding, obj *Sealed, _ *Signatures) (*SealReport, error) {
+	return sealing.Inspect12(t, v.srkAuth, b, obj)
+}
+
+// signedPolicies: TPM 1.2 has nothing like PolicyAuthorize.
+func (v *family12) signedPolicies() error {
+	return fmt.Errorf("%w: signed PCR policies (authkey, pcrsig) need a TPM 2.0", ErrUnsupported)
 }

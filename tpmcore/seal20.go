@@ -26,14 +26,21 @@ func (f *family20) sealJob(ctx context.Context, fn func(t transport.TPM) error) 
 // the configured owner secret; with one kept it sends nothing.
 func (f *family20) checkSeal(t transport.TPM) error { return f.keeper.Ready(t) }
 
-func (f *family20) seal(t transport.TPM, name string, sel Selection, secret []byte) (*Sealed, error) {
-	return f.keeper.Seal(t, name, sel, secret)
+func (f *family20) seal(t transport.TPM, name string, b Binding, secret []byte) (*Sealed, error) {
+	return f.keeper.Seal(t, name, b, secret)
 }
 
-func (f *family20) unseal(t transport.TPM, name string, obj *Sealed) ([]byte, error) {
-	return f.keeper.Unseal(t, name, obj)
+func (f *family20) unseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures) ([]byte, error) {
+	return f.keeper.Unseal(t, name, obj, sigs)
 }
 
-func (f *family20) reseal(t transport.TPM, name string, obj *Sealed, sel Selection) (*Sealed, error) {
-	return f.keeper.Reseal(t, name, obj, sel)
+func (f *family20) reseal(t transport.TPM, name string, obj *Sealed, sigs *Signatures, b Binding) (*Sealed, error) {
+	return f.keeper.Reseal(t, name, obj, sigs, b)
 }
+
+func (f *family20) inspect(t transport.TPM, b Binding, obj *Sealed, sigs *Signatures) (*SealReport, error) {
+	return f.keeper.Inspect(t, b, obj, sigs)
+}
+
+// signedPolicies: a TPM 2.0 has PolicyAuthorize.
+func (f *family20) signedPolicies() error { return nil }

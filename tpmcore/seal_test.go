@@ -3,9 +3,15 @@ package tpmcore
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"testing"
 
 	"tpmfs/tpmcore/pcrsel"
@@ -81,13 +87,13 @@ func TestSealWithSelection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Seal(ctx, "absent", absent, []byte("x")); !errors.Is(err, ErrInvalid) {
+		if _, err := c.Seal(ctx, "absent", Bind(absent), []byte("x")); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Seal to %s:0 on a TPM without that bank = %v, want ErrInvalid", b.Name, err)
 		}
 	}
 
 	secret := []byte("sealed to 16 and 23")
-	obj, err := c.Seal(ctx, "seam", sel, secret)
+	obj, err := c.Seal(ctx, "seam", Bind(sel), secret)
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
 	}
@@ -97,17 +103,17 @@ func TestSealWithSelection(t *testing.T) {
 	if want := policyPCR([]int{16, 23}, values); !bytes.Equal(obj.Policy, want) {
 		t.Errorf("policy %x, want %x", obj.Policy, want)
 	}
-	if got, err := c.Unseal(ctx, "seam", obj); err != nil || !bytes.Equal(got, secret) {
+	if got, err := c.Unseal(ctx, "seam", obj, nil); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("Unseal while the PCRs hold = %q, %v", got, err)
 	}
 
 	// A second object, sealed to PCR 23 only, moved to 16 and 23 while
 	// 23 holds.
-	other, err := c.Seal(ctx, "other", mustSelection(t, c, "sha256:23"), []byte("other"))
+	other, err := c.Seal(ctx, "other", Bind(mustSelection(t, c, "sha256:23")), []byte("other"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, err := c.Reseal(ctx, "other", other, sel)
+	moved, err := c.Reseal(ctx, "other", other, nil, Bind(sel))
 	if err != nil || moved.Selection != "sha256:16,23" {
 		t.Fatalf("Reseal to %s = %+v, %v", sel, moved, err)
 	}
@@ -115,24 +121,52 @@ func TestSealWithSelection(t *testing.T) {
 	if err := c.Extend(ctx, bank, 16, make([]byte, bank.Size)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Unseal(ctx, "seam", obj)
+	_, err = c.Unseal(ctx, "seam", obj, nil)
 	var pe *PolicyError
 	if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || len(pe.Differ) != 1 || pe.Differ[0].String() != "sha256:16" {
 		t.Fatalf("Unseal after PCR 16 moved = %v, want ErrPolicy naming sha256:16", err)
 	}
-	if _, err := c.Reseal(ctx, "seam", obj, mustSelection(t, c, "sha256:23")); !errors.Is(err, ErrPolicy) {
+	if _, err := c.Reseal(ctx, "seam", obj, nil, Bind(mustSelection(t, c, "sha256:23"))); !errors.Is(err, ErrPolicy) {
 		t.Errorf("Reseal with the old policy broken = %v, want ErrPolicy", err)
 	}
-	if _, err := c.Unseal(ctx, "other", moved); !errors.Is(err, ErrPolicy) {
+	if _, err := c.Unseal(ctx, "other", moved, nil); !errors.Is(err, ErrPolicy) {
 		t.Errorf("Unseal of the resealed object after PCR 16 moved = %v, want ErrPolicy", err)
 	}
 	// The object sealed to 23 alone still opens: the reseal made a new
 	// object and left the old one valid.
-	if got, err := c.Unseal(ctx, "other", other); err != nil || string(got) != "other" {
+	if got, err := c.Unseal(ctx, "other", other, nil); err != nil || string(got) != "other" {
 		t.Errorf("Unseal of the object before its reseal = %q, %v", got, err)
 	}
 	// Under another name the envelope does not open.
-	if _, err := c.Unseal(ctx, "renamed", other); !errors.Is(err, ErrCorrupt) {
+	if _, err := c.Unseal(ctx, "renamed", other, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Unseal under another name = %v, want ErrCorrupt", err)
+	}
+}
+
+// ParseSpec and ParseAuthKey check input for this TPM: banks it has,
+// values of the bank's size, one RSA-2048 or P-256 PEM key.
+func TestParseSpecAuthKey(t *testing.T) {
+	c := newSimCore(t)
+	h := bytes.Repeat([]byte{0xab}, 32)
+	spec, err := c.ParseSpec(fmt.Sprintf("sha256:0,16=%X\n", h))
+	if err != nil || spec.String() != fmt.Sprintf("sha256:0,16=%x", h) {
+		t.Errorf("ParseSpec = %q, %v", spec, err)
+	}
+	for _, bad := range []string{"sha256:16=abcd", "sm3_256:1=" + fmt.Sprintf("%x", h), "sha256:24"} {
+		if _, err := c.ParseSpec(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseSpec(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	text := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	if k, err := c.ParseAuthKey(text); err != nil || !bytes.Equal(k.DER, der) {
+		t.Errorf("ParseAuthKey = %v, %v", k, err)
+	}
+	if _, err := c.ParseAuthKey(append(text, "more\n"...)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseAuthKey with a second line: %v, want ErrInvalid", err)
 	}
 }

@@ -3,7 +3,6 @@ package tpmcore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -67,21 +66,6 @@ func (f *family20) leftovers(t transport.TPM) error {
 		return errInManager
 	}
 	return flushLeftovers(t, f.residents())
-}
-
-// underSRK runs fn in one job with the storage root key sealed objects go
-// under (the Keeper's: persistent at 0x81000001 or the template primary),
-// on the internal space's transport, which fn must use: for keys tpmfs
-// keeps under the SRK besides sealed objects (attestation keys). fn
-// flushes what it loads; the SRK authorizes with an empty auth value.
-func (f *family20) underSRK(ctx context.Context, fn func(t transport.TPM, srk tpm2.NamedHandle, pub tpm2.TPMTPublic) error) error {
-	return f.sealJob(ctx, func(t transport.TPM) error {
-		srk, pub, err := f.keeper.Parent(t)
-		if err != nil {
-			return fmt.Errorf("storage root key: %w", err)
-		}
-		return fn(t, srk, pub)
-	})
 }
 
 // restarted runs after a reconnect, or when the TPM had lost its

@@ -14,6 +14,11 @@
 // per object version, shared by its readers and wiped when the last one
 // closes; a writer's buffer is wiped when it closes.
 //
+// Attestation keys (ak/, AKs) are a second namespace of the same
+// service: the same identities, inode numbers, locks and seal_quota=
+// count of objects, and the same promise about handles; a key is made in
+// the TPM on its first use, under its lock.
+//
 // It keeps records in a sealstore.Store and seals through a TPM (tpmcore);
 // it knows neither FUSE nor errno: its errors wrap its own sentinels
 // (ErrStale, ErrQuota, ...) or tpmcore's and sealstore's, and fs maps them.

@@ -20,8 +20,11 @@ var (
 	ErrQuota = errors.New("sealed-object quota exceeded")
 	// ErrReadOnly: the mount is read-only.
 	ErrReadOnly = errors.New("read-only mount")
-	// ErrNotWritable: the part is derived from others (policy).
+	// ErrNotWritable: the part is derived from others (policy, status).
 	ErrNotWritable = errors.New("read-only file")
+	// ErrFixed: the part cannot change any more (authkey, once data is
+	// sealed with it).
+	ErrFixed = errors.New("fixed once data is sealed")
 	// ErrInvalidName: see ValidName.
 	ErrInvalidName = sealstore.ErrInvalidName
 	// ErrDamaged: the object's state file cannot be trusted; it can only

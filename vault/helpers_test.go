@@ -16,14 +16,22 @@ var (
 	root  = Caller{}
 )
 
-// newVault opens a vault over a fresh state directory and a fake TPM.
-func newVault(t *testing.T, opts Options) (*Vault, *faketpm.TPM, *sealstore.Store) {
+// openTestStore opens a store on a fresh state directory, closed when
+// the test ends.
+func openTestStore(t *testing.T) *sealstore.Store {
 	t.Helper()
 	store, err := sealstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// newVault opens a vault over a fresh state directory and a fake TPM.
+func newVault(t *testing.T, opts Options) (*Vault, *faketpm.TPM, *sealstore.Store) {
+	t.Helper()
+	store := openTestStore(t)
 	tpm := faketpm.New()
 	v, err := New(store, tpm, opts)
 	if err != nil {

@@ -1,6 +1,10 @@
 package vault
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // usageLocked is what uid keeps: objects and their secrets' bytes. v.mu
 // held.
@@ -64,4 +68,37 @@ func (v *Vault) charge(c Caller, delta int64) error {
 		delete(v.pending, c.UID)
 	}
 	return nil
+}
+
+// Usage is what one user keeps.
+type Usage struct {
+	UID     uint32
+	Objects int
+	Bytes   int64
+}
+
+// Usage lists, by uid, the objects each user keeps and their secrets'
+// bytes, as the quotas count them (damaged objects count for nobody).
+func (v *Vault) Usage() []Usage {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	by := map[uint32]*Usage{}
+	for _, e := range v.index {
+		if e.id == "" {
+			continue
+		}
+		u := by[e.uid]
+		if u == nil {
+			u = &Usage{UID: e.uid}
+			by[e.uid] = u
+		}
+		u.Objects++
+		u.Bytes += e.size
+	}
+	out := make([]Usage, 0, len(by))
+	for _, u := range by {
+		out = append(out, *u)
+	}
+	slices.SortFunc(out, func(a, b Usage) int { return cmp.Compare(a.UID, b.UID) })
+	return out
 }

@@ -24,7 +24,8 @@ type reader struct {
 }
 
 // OpenRead opens part of ref's object for reading. Data is unsealed here,
-// so a PCR policy that fails is an error of open(2) (tpmcore.ErrPolicy).
+// so a PCR policy that fails is an error of open(2) (tpmcore.ErrPolicy),
+// and status noted. Status is made here, asking the TPM.
 func (v *Vault) OpenRead(ctx context.Context, c Caller, ref Ref, part Part) (Reader, error) {
 	if ref.ID == "" {
 		info, err := v.Stat(ref)
@@ -37,10 +38,14 @@ func (v *Vault) OpenRead(ctx context.Context, c Caller, ref Ref, part Part) (Rea
 	if err != nil {
 		return nil, err
 	}
+	if part == Status {
+		return &reader{v: v, ref: ref, text: v.statusText(ctx, rec)}, nil
+	}
 	if part != Data || rec.Sealed == nil {
 		return &reader{v: v, ref: ref, text: v.info(rec).Text(part)}, nil
 	}
-	secret, err := v.tpm.Unseal(ctx, ref.Name, rec.Sealed)
+	secret, err := v.tpm.Unseal(ctx, ref.Name, rec.Sealed, rec.Signatures)
+	v.noteUnseal(ref.ID, err)
 	if err != nil {
 		return nil, err
 	}

@@ -35,21 +35,36 @@ type Ref struct {
 type Part int
 
 const (
-	Data   Part = iota // the secret
-	PCRs               // the PCR selection, tpm2-tools syntax
-	Policy             // the policy digest, hex (read-only)
+	Data    Part = iota // the secret
+	PCRs                // the PCR spec, tpm2-tools syntax with given values
+	Policy              // the policy digest, hex (read-only)
+	AuthKey             // the PEM public key that signs PCR policies (TPM 2.0)
+	PCRSig              // the signed PCR policies, systemd's JSON (TPM 2.0)
+	Status              // why it opens or not, computed at open (read-only)
 )
 
-func (p Part) String() string { return [...]string{"data", "pcrs", "policy"}[p] }
+func (p Part) String() string {
+	return [...]string{"data", "pcrs", "policy", "authkey", "pcrsig", "status"}[p]
+}
+
+// Writable reports whether the part takes writes; policy and status are
+// derived from the others.
+func (p Part) Writable() bool { return p != Policy && p != Status }
+
+// Signed reports whether the part is about signed PCR policies, which
+// only a TPM 2.0 has.
+func (p Part) Signed() bool { return p == AuthKey || p == PCRSig }
 
 // Info is what stat shows of an object.
 type Info struct {
 	Ref
 	Ino            uint64 // unique while mounted; never reused for another object
 	UID, GID, Mode uint32
-	Selection      string // canonical selection; "" for none
-	Policy         []byte // policy digest; empty without a selection
-	Size           int64  // the secret's size; 0 without data
+	Selection      string // canonical PCR spec; "" for none
+	Policy         []byte // policy digest of the sealed data; empty without data, PCRs or authkey
+	AuthKey        *tpmcore.AuthKey
+	Signatures     *tpmcore.Signatures // nil: none
+	Size           int64               // the secret's size; 0 without data
 	HasData        bool
 	Modified       time.Time
 	// Damaged is why the object's state file cannot be used; only its
@@ -57,21 +72,30 @@ type Info struct {
 	Damaged error
 }
 
-// Text is the content of a text part (pcrs, policy): what cat shows.
+// Text is the content of a text part (pcrs, policy, authkey, pcrsig):
+// what cat shows.
 func (i Info) Text(p Part) []byte {
 	switch {
 	case p == PCRs && i.Selection != "":
 		return []byte(i.Selection + "\n")
 	case p == Policy && len(i.Policy) > 0:
 		return []byte(hexLine(i.Policy))
+	case p == AuthKey && i.AuthKey != nil:
+		return i.AuthKey.PEM()
+	case p == PCRSig:
+		return i.Signatures.Text()
 	}
 	return []byte{}
 }
 
-// PartSize is the size stat shows for part p.
+// PartSize is the size stat shows for part p; 0 for status, which is
+// made when it is opened.
 func (i Info) PartSize(p Part) int64 {
-	if p == Data {
+	switch p {
+	case Data:
 		return i.Size
+	case Status:
+		return 0
 	}
 	return int64(len(i.Text(p)))
 }

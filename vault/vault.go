@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,14 +12,22 @@ import (
 
 	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
+	"tpmfs/tpmcore/pcrsig"
 )
 
 // TPM is what the vault needs of the TPM (tpmcore.Core).
 type TPM interface {
-	ParseSelection(s string) (tpmcore.Selection, error)
-	Seal(ctx context.Context, name string, sel tpmcore.Selection, secret []byte) (*tpmcore.Sealed, error)
-	Unseal(ctx context.Context, name string, obj *tpmcore.Sealed) ([]byte, error)
-	Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sel tpmcore.Selection) (*tpmcore.Sealed, error)
+	Info() tpmcore.Info
+	ParseSpec(s string) (tpmcore.Spec, error)
+	// ParseAuthKey reads a PEM key that signs PCR policies
+	// (ErrUnsupported where the TPM has no signed policies).
+	ParseAuthKey(pem []byte) (*tpmcore.AuthKey, error)
+	// SignedPolicies tells whether the TPM has signed PCR policies.
+	SignedPolicies() error
+	Seal(ctx context.Context, name string, b tpmcore.Binding, secret []byte) (*tpmcore.Sealed, error)
+	Unseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures) ([]byte, error)
+	Reseal(ctx context.Context, name string, obj *tpmcore.Sealed, sigs *tpmcore.Signatures, b tpmcore.Binding) (*tpmcore.Sealed, error)
+	Inspect(ctx context.Context, name string, b tpmcore.Binding, obj *tpmcore.Sealed, sigs *tpmcore.Signatures) (*tpmcore.SealReport, error)
 	// SealReady reports whether a seal can succeed now: the storage
 	// hierarchy is usable (TPM 1.2: the TPM has an owner).
 	SealReady(ctx context.Context) error
@@ -54,6 +63,7 @@ type Vault struct {
 	plain   map[string]*plaintext // by identity: the version readers share
 	pending map[uint32]int64      // by uid: bytes held in open writers
 	writers map[*writer]bool      // open writers, for truncations without a handle
+	unseals map[string]*unsealLog // by identity: the last unseal and failure, for status
 }
 
 // entry is what the vault remembers of an object between loads.
@@ -80,8 +90,9 @@ func New(store *sealstore.Store, tpm TPM, opts Options) (*Vault, error) {
 		plain:   map[string]*plaintext{},
 		pending: map[uint32]int64{},
 		writers: map[*writer]bool{},
+		unseals: map[string]*unsealLog{},
 	}
-	names, err := v.List()
+	names, err := v.scan()
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +102,19 @@ func New(store *sealstore.Store, tpm TPM, opts Options) (*Vault, error) {
 	return v, nil
 }
 
-// List returns the objects' names, sorted. Entries of the state directory
-// that are not tpmfs's own files are skipped and logged.
+// List returns the sealed objects' names, sorted. Entries of the state
+// directory that are not tpmfs's own files are skipped and logged.
 func (v *Vault) List() ([]string, error) {
+	names, err := v.scan()
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(names, sealstore.IsAKName), nil
+}
+
+// scan lists every record of the store, attestation keys' too, and
+// forgets the ones removed behind the vault's back.
+func (v *Vault) scan() ([]string, error) {
 	names, skipped, err := v.store.Scan()
 	if err != nil {
 		return nil, err
@@ -182,6 +203,11 @@ func (v *Vault) info(rec *sealstore.Record) Info {
 	if rec.Sealed != nil {
 		i.Policy = rec.Sealed.Policy
 	}
+	if len(rec.AuthKey) > 0 {
+		// The store checked it is a key when it loaded the record.
+		i.AuthKey, _ = pcrsig.KeyFromDER(rec.AuthKey)
+	}
+	i.Signatures = rec.Signatures
 	return i
 }
 
@@ -211,6 +237,11 @@ func (v *Vault) Lookup(name string) (Info, error) {
 	if err := ValidName(name); err != nil {
 		return Info{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
+	return v.lookup(name)
+}
+
+// lookup is Lookup by store name.
+func (v *Vault) lookup(name string) (Info, error) {
 	rec, err := v.load(name)
 	switch {
 	case errors.Is(err, sealstore.ErrCorrupt):
@@ -242,11 +273,17 @@ func (v *Vault) Stat(ref Ref) (Info, error) {
 // Create makes an empty object for c, owned by c.UID and gid, with the
 // given mode.
 func (v *Vault) Create(c Caller, name string, mode, gid uint32) (Info, error) {
-	if v.opts.ReadOnly {
-		return Info{}, fmt.Errorf("create %s: %w", name, ErrReadOnly)
-	}
 	if err := ValidName(name); err != nil {
 		return Info{}, fmt.Errorf("create: %w", err)
+	}
+	return v.create(c, &sealstore.Record{Name: name}, mode, gid)
+}
+
+// create saves rec, a new record of store name rec.Name, for c.
+func (v *Vault) create(c Caller, rec *sealstore.Record, mode, gid uint32) (Info, error) {
+	name := rec.Name
+	if v.opts.ReadOnly {
+		return Info{}, fmt.Errorf("create %s: %w", name, ErrReadOnly)
 	}
 	unlock := v.names.lock(name)
 	defer unlock()
@@ -259,7 +296,7 @@ func (v *Vault) Create(c Caller, name string, mode, gid uint32) (Info, error) {
 	if err := v.store.CheckRoom(sealstore.EncodedSize(0)); err != nil {
 		return Info{}, fmt.Errorf("create %s: %w", name, err)
 	}
-	rec := &sealstore.Record{Name: name, ID: sealstore.NewID(), UID: c.UID, GID: gid, Mode: mode}
+	rec.ID, rec.UID, rec.GID, rec.Mode = sealstore.NewID(), c.UID, gid, mode
 	if err := v.store.Save(rec); err != nil {
 		return Info{}, fmt.Errorf("create %s: %w", name, err)
 	}
@@ -272,6 +309,14 @@ func (v *Vault) Create(c Caller, name string, mode, gid uint32) (Info, error) {
 // Remove deletes the object name, damaged or not. Its handles fail from
 // now on; the kernel has checked the caller's right to remove it.
 func (v *Vault) Remove(name string) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("remove: %w: %w", ErrNotFound, err)
+	}
+	return v.remove(name)
+}
+
+// remove is Remove by store name.
+func (v *Vault) remove(name string) error {
 	if v.opts.ReadOnly {
 		return fmt.Errorf("remove %s: %w", name, ErrReadOnly)
 	}
@@ -281,6 +326,9 @@ func (v *Vault) Remove(name string) error {
 		return err
 	}
 	v.mu.Lock()
+	if e := v.index[name]; e != nil {
+		delete(v.unseals, e.id)
+	}
 	delete(v.index, name)
 	v.mu.Unlock()
 	return nil

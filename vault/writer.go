@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 
 	"tpmfs/sealstore"
 	"tpmfs/tpmcore"
+	"tpmfs/tpmcore/pcrsig"
 )
 
 // writer is a Writer. Its buffer is private: nothing of it reaches the
@@ -35,8 +37,8 @@ type writer struct {
 // can be made before any data is taken: a writable mount, the object
 // still there, a state directory with room, and a TPM that can seal.
 func (v *Vault) OpenWrite(ctx context.Context, c Caller, ref Ref, part Part) (Writer, error) {
-	if part == Policy {
-		return nil, fmt.Errorf("%s/policy: %w: it is derived from pcrs", ref.Name, ErrNotWritable)
+	if !part.Writable() {
+		return nil, fmt.Errorf("%s/%s: %w: it is derived from the other files", ref.Name, part, ErrNotWritable)
 	}
 	if v.opts.ReadOnly {
 		return nil, fmt.Errorf("%s/%s: %w", ref.Name, part, ErrReadOnly)
@@ -51,7 +53,10 @@ func (v *Vault) OpenWrite(ctx context.Context, c Caller, ref Ref, part Part) (Wr
 	if err := v.store.CheckRoom(sealstore.EncodedSize(int(secretSize(rec)))); err != nil {
 		return nil, fmt.Errorf("%s/%s: %w", ref.Name, part, err)
 	}
-	if part == Data || rec.Sealed != nil {
+	if err := v.checkSigned(rec, part); err != nil {
+		return nil, err
+	}
+	if part == Data || (part == PCRs && rec.Sealed != nil) {
 		if err := v.tpm.SealReady(ctx); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", ref.Name, part, err)
 		}
@@ -139,8 +144,13 @@ func (w *writer) fail(err error) error {
 }
 
 func (w *writer) limit() int {
-	if w.part == Data {
+	switch w.part {
+	case Data:
 		return MaxSecret
+	case AuthKey:
+		return pcrsig.MaxKeyText
+	case PCRSig:
+		return pcrsig.MaxText
 	}
 	return maxSelectionText
 }
@@ -179,12 +189,22 @@ func (w *writer) WriteAt(ctx context.Context, data []byte, off int64) error {
 	}
 	w.buf = place(w.buf, data, off)
 	w.touched, w.wrote, w.dirty = true, true, true
-	if w.part == PCRs && strings.Contains(string(w.buf), "\n") {
-		// A whole line: check the selection now, so that echo sees a
-		// typo as a write error. Nothing is applied before the commit.
-		if _, err := w.selection(); err != nil {
-			return w.fail(fmt.Errorf("write %s: %w", name, err))
+	// What is whole already is checked now, so that echo sees a typo as a
+	// write error (shells ignore close's). Nothing is applied before the
+	// commit.
+	var err error
+	switch w.part {
+	case PCRs:
+		if strings.Contains(string(w.buf), "\n") {
+			_, err = w.selection()
 		}
+	case AuthKey:
+		_, err = w.authKey(false)
+	case PCRSig:
+		_, err = w.signatures(false)
+	}
+	if err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", name, err))
 	}
 	return nil
 }
@@ -231,13 +251,14 @@ func place(buf, data []byte, off int64) []byte {
 	return buf
 }
 
-// selection parses the written pcrs: one line, a tpm2-tools selection.
-func (w *writer) selection() (tpmcore.Selection, error) {
+// selection parses the written pcrs: one line, a tpm2-tools selection
+// whose PCRs may carry given values.
+func (w *writer) selection() (tpmcore.Spec, error) {
 	text := strings.TrimRight(string(w.buf), " \t\r\n")
 	if strings.ContainsAny(text, "\n") {
-		return tpmcore.Selection{}, fmt.Errorf("%w: pcrs takes one line", tpmcore.ErrInvalid)
+		return tpmcore.Spec{}, fmt.Errorf("%w: pcrs takes one line", tpmcore.ErrInvalid)
 	}
-	return w.v.tpm.ParseSelection(strings.TrimSpace(text))
+	return w.v.tpm.ParseSpec(strings.TrimSpace(text))
 }
 
 func (w *writer) Bytes(ctx context.Context) ([]byte, error) {
@@ -299,28 +320,54 @@ func (w *writer) commit(ctx context.Context) error {
 		if err := v.checkBytes(name, int64(len(w.buf))); err != nil {
 			return w.fail(fmt.Errorf("seal %s: %w", name, err))
 		}
-		sel, err := v.tpm.ParseSelection(rec.Selection)
+		b, err := v.binding(rec)
 		if err != nil {
 			return w.fail(err)
 		}
-		sealed, err := v.tpm.Seal(ctx, name, sel, w.buf)
+		sealed, err := v.tpm.Seal(ctx, name, b, w.buf)
 		if err != nil {
 			return w.fail(err)
 		}
 		rec.Sealed = sealed
 	case PCRs:
-		sel, err := w.selection()
+		spec, err := w.selection()
 		if err != nil {
 			return w.fail(fmt.Errorf("%s/pcrs: %w", name, err))
 		}
 		if rec.Sealed != nil {
-			sealed, err := v.tpm.Reseal(ctx, name, rec.Sealed, sel)
+			b, err := v.binding(rec)
+			if err != nil {
+				return w.fail(err)
+			}
+			b.PCRs = spec
+			sealed, err := v.tpm.Reseal(ctx, name, rec.Sealed, rec.Signatures, b)
 			if err != nil {
 				return w.fail(err)
 			}
 			rec.Sealed = sealed
 		}
-		rec.Selection = sel.String()
+		rec.Selection = spec.String()
+	case AuthKey:
+		key, err := w.authKey(true)
+		if err != nil {
+			return w.fail(fmt.Errorf("%s/authkey: %w", name, err))
+		}
+		var der []byte
+		if key != nil {
+			der = key.DER
+		}
+		if bytes.Equal(der, rec.AuthKey) {
+			w.wrote, w.dirty = false, false // the same key again: nothing changes
+			return nil
+		}
+		// Signatures by another key than the new one cannot stay.
+		rec.AuthKey, rec.Signatures = der, nil
+	case PCRSig:
+		set, err := w.signatures(true)
+		if err != nil {
+			return w.fail(fmt.Errorf("%s/pcrsig: %w", name, err))
+		}
+		rec.Signatures = set
 	}
 	rec.Modified = time.Now().UTC()
 	if err := v.store.Save(rec); err != nil {

@@ -140,14 +140,14 @@ func sealLatency(t transport.TPM, d time.Duration, m *meter, f *figures) error {
 	defer k.Close(t)
 	var obj *sealing.Object
 	err = f.timed("seal", d, m, func() (err error) {
-		obj, err = k.Seal(t, "bench", sel, secret)
+		obj, err = k.Seal(t, "bench", sealing.Bind(sel), secret)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
 	err = f.timed("unseal", d, m, func() error {
-		_, err := k.Unseal(t, "bench", obj)
+		_, err := k.Unseal(t, "bench", obj, nil)
 		return err
 	})
 	if err != nil {

@@ -133,6 +133,15 @@ Read-only
 .I key: value
 lines: family, manufacturer, vendor, firmware, banks, source.
 .TP
+.B status
+Read-only
+.I key: value
+lines, read afresh at each open: whether the TPM answers and since when,
+the last TPM error, commands sent by type with their mean time, the queue's
+depth and longest wait, how many PCR reads each PCR_Read command answered,
+and per user the raw clients and sealed objects they hold (each user sees
+their own lines; root sees everyone's).
+.TP
 .B random
 Bytes from the TPM's random number generator; a stream that never ends
 .RB ( "head \-c 32" ).
@@ -152,18 +161,81 @@ extended into that bank alone at
 .BI seal/ NAME /
 .B mkdir
 creates a sealed object owned by the caller, private to them;
-.B rm \-r
-removes it.
+.B rmdir
+removes it with its files, which cannot be removed one by one.
 .I data
 holds the secret (up to 1 MiB), sealed when the file is closed and unsealed
 when read;
 .I pcrs
 is the PCR selection it is bound to, in tpm2-tools syntax
-.RB ( sha256:0,7 );
+.RB ( sha256:0,7 ),
+where a PCR may carry the value it is to have
+.RB ( sha256:7= \fIHEX\fR);
 .I policy
-is its policy digest. Reading
+is its policy digest;
+.I authkey
+(TPM 2.0) is a PEM public key whose signed PCR policies, written to
+.I pcrsig
+as
+.B systemd\-measure sign
+prints them, open it too;
+.I status
+says, per PCR, the sealed-to and current values, which signed policy
+matches, and which TPM the object belongs to. Reading
 .I data
 when the PCRs differ from the sealed-to values fails with EACCES.
+.TP
+.BI ek/ NAME .crt\fR,\fP\ ek/ NAME .pub.pem
+TPM 2.0: each endorsement key certificate the manufacturer stored in NV,
+exactly its bytes (DER), named by key type
+.RB ( rsa2048 ,
+.BR ecc\-nistp384 ,
+\&...), and the public key the profile's template gives for it.
+.TP
+.BI ak/ NAME /
+TPM 2.0:
+.B mkdir
+creates an attestation key (ECC P-256, or RSA-2048 after
+.B "echo rsa > type"
+before first use), kept like a sealed object;
+.IR public.pem ,
+.I public.tpm2b
+and
+.I name
+describe it;
+.I quote
+is a transaction: write
+.RB \(dq sha256:0\-7
+.BI nonce= HEX \(dq
+and read a JSON quote that
+.BR tpm2_checkquote (1)
+verifies;
+.I activate
+takes a credential made by
+.BR tpm2_makecredential (1)
+for this key and the EK and gives its secret back.
+.TP
+.BI nv/ 0xINDEX
+TPM 2.0: one file per NV index, read and written by its type; its mode comes
+from its attributes, capped by
+.BR nv_mode= .
+.B "truncate \-s"
+.I SIZE
+defines an ordinary index,
+.B rm
+undefines one.
+.TP
+.BI eventlog/ FILE
+.I tpmfs
+is every extend made through the mount, as TCG Canonical Event Log JSON
+records in a JSON text sequence, kept in the state directory and replayable;
+.IR firmware ,
+.I ima\-ascii
+and
+.I ima\-binary
+are the kernel's logs, a stable snapshot per open;
+.I verify
+replays them against the current PCR values.
 .TP
 .B tpmrm0
 A raw command channel like Linux's

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	tfs "tpmfs/fs"
+	"tpmfs/measurelog"
 	"tpmfs/mountopts"
 	"tpmfs/sealstore"
 	"tpmfs/tddl"
@@ -64,10 +65,22 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 	if err != nil {
 		return fmt.Errorf("state directory (state=): %w", err)
 	}
+	kernelDir, tpmIndex := cfg.KernelLogDir()
+	logs, err := measurelog.New(ctx, core, store, measurelog.Options{KernelDir: kernelDir, TPMIndex: tpmIndex, Log: log})
+	if err != nil {
+		return fmt.Errorf("event log in the state directory (state=): %w", err)
+	}
+	defer logs.Close()
 	backend := tfs.Backend{
 		TPM:     core,
 		OpenRaw: func(uid uint32) (tfs.RawClient, error) { return core.NewClient(uid) },
 		Objects: objects,
+		Logs:    logs,
+	}
+	if err := core.Attestation(); err != nil {
+		log.WithError(err).Debug("no ek/, ak/ or nv/")
+	} else {
+		backend.EK, backend.NV, backend.AKs = core, core, objects.AKs(core)
 	}
 	root, err := tfs.New(backend, tfs.Options{
 		ReadOnly:   cfg.ReadOnly,
@@ -77,6 +90,10 @@ func serve(ctx context.Context, cfg *mountopts.Config, mountpoint string, ready 
 		RandomMode: cfg.RandomMode,
 		SealMode:   cfg.SealMode,
 		DeviceMode: cfg.DeviceMode,
+		EKMode:     cfg.EKMode,
+		AKMode:     cfg.AKMode,
+		NVMode:     cfg.NVMode,
+		LogMode:    cfg.LogMode,
 		Bank:       cfg.Bank,
 		Log:        log,
 	})
@@ -178,5 +195,8 @@ func mountOptions(cfg *mountopts.Config) *gofs.Options {
 		mo.Options = append(mo.Options, "ro")
 		mo.DirectMountFlags = readOnlyMountFlags
 	}
-	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry}
+	// NullPermissions: a mode of 0000 (chmod 000 on a sealed object) is
+	// shown as it is; without it go-fuse shows 0644 (0755 for a
+	// directory), which the kernel would then enforce.
+	return &gofs.Options{MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry, NullPermissions: true}
 }

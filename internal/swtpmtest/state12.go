@@ -12,8 +12,12 @@ import (
 	"time"
 )
 
-// setupTimeout bounds swtpm_setup, which generates keys.
-const setupTimeout = time.Minute
+// setupTimeout bounds swtpm_setup, which generates keys; waitDelay how
+// long its output may linger after it was killed.
+const (
+	setupTimeout = time.Minute
+	waitDelay    = time.Second
+)
 
 // states holds the TPM 1.2 states manufactured once per test binary (key
 // generation takes a second or two) and copied for each swtpm.
@@ -22,9 +26,11 @@ var states struct {
 	inMain bool   // RunMain is running the tests, and will clean up
 	root   string // created on first use
 	dirs   map[bool]string
+	ek     *EKState // StateEK's
 }
 
-// RunMain runs the tests, then removes the states State12 made for them.
+// RunMain runs the tests, then removes the states State12 and StateEK
+// made for them.
 // Call it from TestMain: os.Exit(swtpmtest.RunMain(m)).
 func RunMain(m *testing.M) int {
 	states.Lock()
@@ -35,7 +41,7 @@ func RunMain(m *testing.M) int {
 	defer states.Unlock()
 	if states.root != "" {
 		os.RemoveAll(states.root)
-		states.root, states.dirs = "", nil
+		states.root, states.dirs, states.ek = "", nil, nil
 	}
 	return code
 }
@@ -57,11 +63,14 @@ func State12(t testing.TB, owned bool) string {
 		return d
 	}
 	if states.root == "" {
-		root, err := os.MkdirTemp("", "swtpmtest-tpm12-")
+		root, err := os.MkdirTemp("", "swtpmtest-states-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		states.root, states.dirs = root, map[bool]string{}
+		states.root = root
+	}
+	if states.dirs == nil {
+		states.dirs = map[bool]string{}
 	}
 	dir := filepath.Join(states.root, fmt.Sprintf("owned-%v", owned))
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -74,7 +83,7 @@ func State12(t testing.TB, owned bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "swtpm_setup", args...)
-	cmd.WaitDelay = time.Second
+	cmd.WaitDelay = waitDelay
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		t.Fatalf("swtpm_setup %s: %v\n%s", strings.Join(args, " "), err, out)

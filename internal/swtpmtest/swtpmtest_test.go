@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -151,6 +152,46 @@ func TestStart12(t *testing.T) {
 	if a != b {
 		t.Errorf("State12 made two states: %s and %s", a, b)
 	}
+}
+
+// TestStartEK: a TPM from the EK-certificate state holds the
+// certificates swtpm_setup made, each signed by the state's local CA;
+// each swtpm works on a copy of the one state.
+func TestStartEK(t *testing.T) {
+	swtpmtest.Require(t, "tpm2_getcap", "tpm2_nvread", "tpm2_nvdefine", "openssl")
+	e := swtpmtest.StateEK(t)
+	if again := swtpmtest.StateEK(t); again != e {
+		t.Errorf("StateEK made two states: %v and %v", e, again)
+	}
+	a := swtpmtest.StartEK(t)
+	out := string(a.Tool(t, nil, "tpm2_getcap", "handles-nv-index"))
+	for _, idx := range []string{"0x1C00002", "0x1C00016", "0x1C08000"} {
+		if !strings.Contains(out, idx) {
+			t.Errorf("NV index %s missing: %s", idx, out)
+		}
+	}
+	for _, idx := range []string{"0x1c00002", "0x1c00016"} {
+		cert := filepath.Join(t.TempDir(), "ek.der")
+		a.Tool(t, nil, "tpm2_nvread", idx, "-o", cert)
+		// openssl verify reads PEM only.
+		pemCert := cert + ".pem"
+		if out, err := runTool("openssl", "x509", "-inform", "DER", "-in", cert, "-out", pemCert); err != nil {
+			t.Fatalf("openssl x509: %v\n%s", err, out)
+		}
+		if out, err := runTool("openssl", "verify", "-CAfile", e.RootCert(), "-untrusted", e.IssuerCert(), pemCert); err != nil {
+			t.Errorf("EK certificate %s does not verify against the local CA: %v\n%s", idx, err, out)
+		}
+	}
+	a.Tool(t, nil, "tpm2_nvdefine", "0x1500001", "-s", "8")
+	b := swtpmtest.StartEK(t)
+	if out := string(b.Tool(t, nil, "tpm2_getcap", "handles-nv-index")); strings.Contains(out, "0x1500001") {
+		t.Errorf("an index defined on one copy shows on another: %s", out)
+	}
+}
+
+func runTool(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }
 
 func TestFreePortPair(t *testing.T) {

@@ -117,7 +117,10 @@ func (s Selection) PCRs() []PCR {
 // String returns the canonical tpm2-tools form, which Parse reads back to
 // an equal Selection: banks by algorithm id joined with "+", decimal
 // indices ascending ("sha1:0+sha256:0,7"); "" for the empty selection.
-func (s Selection) String() string {
+func (s Selection) String() string { return s.format(func(PCR) string { return "" }) }
+
+// format writes the canonical form with suffix(p) after each PCR p.
+func (s Selection) format(suffix func(PCR) string) string {
 	var parts []string
 	for k, m := range s.masks {
 		if m == 0 {
@@ -132,6 +135,7 @@ func (s Selection) String() string {
 				b.WriteByte(',')
 			}
 			b.WriteString(strconv.Itoa(i))
+			b.WriteString(suffix(PCR{banks[k], i}))
 		}
 		parts = append(parts, b.String())
 	}

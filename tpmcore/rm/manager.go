@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -38,6 +39,7 @@ type Manager struct {
 	// spaces are the open spaces, for the per-uid quotas (quota.go).
 	spaces map[*Space]struct{}
 	rules  Rules // set by SetRules (rules.go)
+	da     da    // the dictionary-attack guard (lockout.go)
 	log    logrus.FieldLogger
 	// clock counts commands, to find the contexts resident longest
 	// unused (resident.go).
@@ -76,6 +78,7 @@ func New(tpm transport.TPM) (*Manager, error) {
 		detached: make(map[uint32]*detached),
 		spaces:   make(map[*Space]struct{}),
 		log:      quiet,
+		da:       da{strikes: map[uint32][]time.Time{}, now: time.Now},
 	}, nil
 }
 
@@ -111,8 +114,15 @@ func (m *Manager) Transmit(tpm transport.TPM, sp *Space, cmd []byte) ([]byte, er
 	if rsp, refused := m.refuse(sp, c, cmd); refused {
 		return rsp, nil
 	}
+	if rc := m.daRefuse(tpm, sp, c); rc != tpm2.TPMRCSuccess {
+		return errorResponse(rc), nil
+	}
 	x := &txn{m: m, sp: sp, t: tpm, c: c, orig: cmd, buf: bytes.Clone(cmd)}
-	return x.run()
+	rsp, err := x.run()
+	if err == nil {
+		m.daNote(tpm, sp, rsp)
+	}
+	return rsp, err
 }
 
 // adoptSession makes h one of sp's sessions. A handle another space still

@@ -1,6 +1,9 @@
 package rm
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/google/go-tpm/tpm2"
 	"github.com/sirupsen/logrus"
 )
@@ -84,9 +87,37 @@ func (m *Manager) opensOf(uid uint32) int {
 func (m *Manager) held(uid uint32, count func(*Space) int) int {
 	n := 0
 	for sp := range m.spaces {
-		if sp.uid == uid {
+		if sp.uid == uid && !sp.internal {
 			n += count(sp)
 		}
 	}
 	return n
+}
+
+// Usage is what one uid holds through the manager.
+type Usage struct {
+	UID                      uint32
+	Opens, Objects, Sessions int
+}
+
+// Usage lists, by uid, the open spaces, their objects and their sessions
+// (saved ones of closed spaces included), for a status report.
+func (m *Manager) Usage() []Usage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	uids := map[uint32]bool{}
+	for sp := range m.spaces {
+		if !sp.internal { // the caller's own keys are no client's
+			uids[sp.uid] = true
+		}
+	}
+	for _, d := range m.detached {
+		uids[d.uid] = true
+	}
+	var out []Usage
+	for uid := range uids {
+		out = append(out, Usage{UID: uid, Opens: m.opensOf(uid), Objects: m.objectsOf(uid), Sessions: m.sessionsOf(uid)})
+	}
+	slices.SortFunc(out, func(a, b Usage) int { return cmp.Compare(a.UID, b.UID) })
+	return out
 }

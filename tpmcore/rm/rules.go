@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"tpmfs/internal/tpmwire"
 
 	"github.com/sirupsen/logrus"
 
+	"tpmfs/internal/tpmwire"
 	"tpmfs/tpmcore/cmdpolicy"
 )
 

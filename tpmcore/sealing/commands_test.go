@@ -47,27 +47,27 @@ func commandCount(t *testing.T, tpm transport.TPM) {
 			[]tpm2.TPMCC{ld, us, fl}},
 	} {
 		c.cmds = nil
-		obj, err := Seal(c, nil, "n", mustParse(t, tc.sel), []byte("x"))
+		obj, err := Seal(c, nil, "n", Bind(mustParse(t, tc.sel)), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		expectCCs(t, c, fmt.Sprintf("Seal(%q)", tc.sel), tc.seal)
-		if _, err := Unseal(c, nil, "n", obj); err != nil {
+		if _, err := Unseal(c, nil, "n", obj, nil); err != nil {
 			t.Fatal(err)
 		}
 		expectCCs(t, c, fmt.Sprintf("Unseal(%q)", tc.sel), tc.open)
 
 		k := NewKeeper(nil)
-		if _, err := k.Seal(c, "n", mustParse(t, tc.sel), []byte("x")); err != nil {
+		if _, err := k.Seal(c, "n", Bind(mustParse(t, tc.sel)), []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 		expectCCs(t, c, fmt.Sprintf("Keeper.Seal(%q), cold", tc.sel), append([]tpm2.TPMCC{rp, cp, sas}, tc.warmSeal...))
 		for range 2 {
-			if obj, err = k.Seal(c, "n", mustParse(t, tc.sel), []byte("x")); err != nil {
+			if obj, err = k.Seal(c, "n", Bind(mustParse(t, tc.sel)), []byte("x")); err != nil {
 				t.Fatal(err)
 			}
 			expectCCs(t, c, fmt.Sprintf("Keeper.Seal(%q), warm", tc.sel), tc.warmSeal)
-			if got, err := k.Unseal(c, "n", obj); err != nil || string(got) != "x" {
+			if got, err := k.Unseal(c, "n", obj, nil); err != nil || string(got) != "x" {
 				t.Fatalf("Keeper.Unseal: %q, %v", got, err)
 			}
 			expectCCs(t, c, fmt.Sprintf("Keeper.Unseal(%q), warm", tc.sel), tc.warmUnseal)
@@ -80,7 +80,7 @@ func commandCount(t *testing.T, tpm transport.TPM) {
 	}
 	// 48 PCRs take several PCR_Reads: a TPM returns at most 8 digests each.
 	c.cmds = nil
-	obj, err := Seal(c, nil, "n", mustParse(t, "sha1:all+sha256:all"), []byte("x"))
+	obj, err := Seal(c, nil, "n", Bind(mustParse(t, "sha1:all+sha256:all")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func equalCCs(a, b []tpm2.TPMCC) bool {
 // PolicyPCR and Unseal: the TPM answers TPM_RC_PCR_CHANGED and Unseal
 // retries, a bounded number of times.
 func pcrChanged(t *testing.T, sim transport.TPM) {
-	obj, err := Seal(sim, nil, "c", mustParse(t, "sha256:0,7"), []byte("x"))
+	obj, err := Seal(sim, nil, "c", Bind(mustParse(t, "sha256:0,7")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func pcrChanged(t *testing.T, sim transport.TPM) {
 		}
 	}
 	interrupts = 2
-	if got, err := Unseal(c, nil, "c", obj); err != nil || string(got) != "x" {
+	if got, err := Unseal(c, nil, "c", obj, nil); err != nil || string(got) != "x" {
 		t.Fatalf("Unseal with 2 PCR changes: %q, %v", got, err)
 	}
 	if n := c.count(tpm2.TPMCCUnseal); n != 3 {
@@ -153,7 +153,7 @@ func pcrChanged(t *testing.T, sim transport.TPM) {
 	assertNoHandles(t, sim, "retried Unseal")
 
 	c.cmds, interrupts = nil, 1000
-	_, err = Unseal(c, nil, "c", obj)
+	_, err = Unseal(c, nil, "c", obj, nil)
 	if !errors.Is(err, tpm2.TPMRCPCRChanged) {
 		t.Errorf("Unseal with PCRs changing forever: %v, want TPM_RC_PCR_CHANGED", err)
 	}
@@ -185,7 +185,7 @@ func inactiveBank(t *testing.T, tpm transport.TPM) {
 			continue
 		}
 		sel := mustParse(t, b.Name+":0+sha256:0")
-		if _, err := Seal(tpm, nil, "i", sel, []byte("x")); !errors.Is(err, ErrPCRUnavailable) {
+		if _, err := Seal(tpm, nil, "i", Bind(sel), []byte("x")); !errors.Is(err, ErrPCRUnavailable) {
 			t.Errorf("Seal to inactive bank %s: %v, want ErrPCRUnavailable", b, err)
 		}
 		assertNoHandles(t, tpm, "Seal to inactive bank")
@@ -201,11 +201,11 @@ func keyNeverInClear(t *testing.T, tpm transport.TPM) {
 	rec := &recordingTPM{TPM: tpm}
 	for _, s := range []string{"sha256:0,7", ""} {
 		secret := []byte("the secret for " + s)
-		obj, err := Seal(rec, nil, "k", mustParse(t, s), secret)
+		obj, err := Seal(rec, nil, "k", Bind(mustParse(t, s)), secret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := Unseal(rec, nil, "k", obj); err != nil || !bytes.Equal(got, secret) {
+		if got, err := Unseal(rec, nil, "k", obj, nil); err != nil || !bytes.Equal(got, secret) {
 			t.Fatalf("Unseal: %q, %v", got, err)
 		}
 		key := clearUnseal(t, tpm, obj)
@@ -235,14 +235,14 @@ func pcrReadRace(t *testing.T, tpm transport.TPM) {
 			}
 		}
 	}
-	obj, err := Seal(c, nil, "race", mustParse(t, "sha1:all+sha256:all"), []byte("x"))
+	obj, err := Seal(c, nil, "race", Bind(mustParse(t, "sha1:all+sha256:all")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := obj.PCRValues[0]; got.String() != "sha1:0" || !bytes.Equal(got.Digest, readPCR(t, tpm, pcrsel.SHA1, 0)) {
 		t.Errorf("sealed to %s = %x, not its value after the race", got, got.Digest)
 	}
-	if got, err := Unseal(tpm, nil, "race", obj); err != nil || string(got) != "x" {
+	if got, err := Unseal(tpm, nil, "race", obj, nil); err != nil || string(got) != "x" {
 		t.Errorf("object sealed during a PCR change: %q, %v", got, err)
 	}
 	t.Logf("%d PCR_Reads with one restart", c.count(tpm2.TPMCCPCRRead))

@@ -14,7 +14,7 @@ import (
 
 // corrupt: renamed, altered and inconsistent objects.
 func corrupt(t *testing.T, tpm transport.TPM) {
-	obj, err := Seal(tpm, nil, "name", mustParse(t, "sha256:0,7"), []byte("secret"))
+	obj, err := Seal(tpm, nil, "name", Bind(mustParse(t, "sha256:0,7")), []byte("secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,10 +24,10 @@ func corrupt(t *testing.T, tpm transport.TPM) {
 	if err := json.Unmarshal(js, &stored); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := Unseal(tpm, nil, "name", &stored); err != nil || string(got) != "secret" {
+	if got, err := Unseal(tpm, nil, "name", &stored, nil); err != nil || string(got) != "secret" {
 		t.Fatalf("after JSON round trip: %q, %v", got, err)
 	}
-	if _, err := Unseal(tpm, nil, "other", obj); !errors.Is(err, ErrCorrupt) {
+	if _, err := Unseal(tpm, nil, "other", obj, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("renamed: %v, want ErrCorrupt", err)
 	}
 	flip := func(b []byte, i int) []byte {
@@ -53,7 +53,7 @@ func corrupt(t *testing.T, tpm transport.TPM) {
 		o := *obj
 		o.PCRValues = append([]PCRValue(nil), obj.PCRValues...)
 		mutate(&o)
-		if _, err := Unseal(tpm, nil, "name", &o); !errors.Is(err, ErrCorrupt) {
+		if _, err := Unseal(tpm, nil, "name", &o, nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s altered: %v, want ErrCorrupt", what, err)
 		}
 	}
@@ -61,10 +61,10 @@ func corrupt(t *testing.T, tpm transport.TPM) {
 	// tell it from another TPM's.
 	o := *obj
 	o.Private = flip(o.Private, len(o.Private)-1)
-	if _, err := Unseal(tpm, nil, "name", &o); !errors.Is(err, ErrWrongTPM) {
+	if _, err := Unseal(tpm, nil, "name", &o, nil); !errors.Is(err, ErrWrongTPM) {
 		t.Errorf("private altered: %v, want ErrWrongTPM", err)
 	}
-	if _, err := Unseal(tpm, nil, "name", nil); !errors.Is(err, ErrCorrupt) {
+	if _, err := Unseal(tpm, nil, "name", nil, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("nil object: %v", err)
 	}
 	assertNoHandles(t, tpm, "corrupt objects")
@@ -78,14 +78,14 @@ func ownerAuth(t *testing.T, tpm transport.TPM) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Seal(tpm, nil, "a", pcrsel.Selection{}, []byte("x")); !errors.Is(err, ErrOwnerAuth) {
+	if _, err := Seal(tpm, nil, "a", Bind(pcrsel.Selection{}), []byte("x")); !errors.Is(err, ErrOwnerAuth) {
 		t.Errorf("Seal with wrong owner auth: %v, want ErrOwnerAuth", err)
 	}
-	obj, err := Seal(tpm, []byte("owner"), "a", pcrsel.Selection{}, []byte("x"))
+	obj, err := Seal(tpm, []byte("owner"), "a", Bind(pcrsel.Selection{}), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := Unseal(tpm, []byte("owner"), "a", obj); err != nil || string(got) != "x" {
+	if got, err := Unseal(tpm, []byte("owner"), "a", obj, nil); err != nil || string(got) != "x" {
 		t.Errorf("Unseal with owner auth: %q, %v", got, err)
 	}
 	assertNoHandles(t, tpm, "owner auth")

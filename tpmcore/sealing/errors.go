@@ -24,6 +24,9 @@ var (
 	ErrPCRUnavailable = errors.New("selected PCR not available on this TPM")
 	// ErrTooLarge: the secret exceeds MaxSecretSize.
 	ErrTooLarge = errors.New("secret too large")
+	// ErrUnsupported: the TPM family cannot do what the binding asks
+	// (signed PCR policies on a TPM 1.2).
+	ErrUnsupported = errors.New("not supported by this TPM")
 )
 
 // MaxSecretSize is the largest secret Seal accepts.
@@ -36,17 +39,34 @@ type PolicyError struct {
 	// differs from the sealed-to one, in selection order. It may be empty
 	// when the PCRs changed back before they could be read again.
 	Differ []PCRValue
+	// Signed reports that the object opens under signed PCR policies and
+	// none of them matches the PCRs; Unsigned holds the current values of
+	// the PCRs those policies cover (none: there is no usable policy).
+	Signed   bool
+	Unsigned []PCRValue
 }
 
 func (e *PolicyError) Error() string {
-	if len(e.Differ) == 0 {
-		return ErrPolicy.Error()
+	msg := ErrPolicy.Error()
+	if e.Signed {
+		if len(e.Unsigned) == 0 {
+			msg += ": no signed PCR policy for the sha256 bank (write one to pcrsig)"
+		} else {
+			msg += ": no signed PCR policy matches the current values of " + names(e.Unsigned)
+		}
 	}
-	names := make([]string, len(e.Differ))
-	for i, v := range e.Differ {
-		names[i] = v.String()
+	if len(e.Differ) > 0 {
+		msg += ": PCRs differ from sealed-to values: " + names(e.Differ)
 	}
-	return ErrPolicy.Error() + ": PCRs differ from sealed-to values: " + strings.Join(names, " ")
+	return msg
+}
+
+func names(vals []PCRValue) string {
+	n := make([]string, len(vals))
+	for i, v := range vals {
+		n[i] = v.String()
+	}
+	return strings.Join(n, " ")
 }
 
 // Is makes errors.Is(err, ErrPolicy) hold.

@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
-	"tpmfs/tpmcore/pcrsel"
+	"tpmfs/tpmcore/pcrsig"
 )
 
 // Keeper keeps what sealing needs from one operation to the next, so
@@ -104,20 +104,22 @@ func (k *Keeper) Ready(tpm transport.TPM) error {
 	})
 }
 
-// Parent returns the storage root key new objects are sealed under, for
-// other keys tpmfs makes under it (attestation keys): its handle on tpm,
-// name and public area. It authorizes with an empty auth value. The
-// handle is valid on tpm until the Keeper is closed or forgets it.
-func (k *Keeper) Parent(tpm transport.TPM) (tpm2.NamedHandle, tpm2.TPMTPublic, error) {
-	var s *srk
-	err := k.repairing(tpm, func() (err error) {
-		s, err = k.sealer(tpm)
-		return err
+// WithSRK runs fn with the storage root key new objects are sealed under
+// and the kept session (see Parent), for other keys tpmfs keeps under it
+// (attestation keys). If fn fails because something kept is gone, the
+// Keeper repairs itself and runs fn once more.
+func (k *Keeper) WithSRK(tpm transport.TPM, fn func(p Parent) error) error {
+	return k.repairing(tpm, func() error {
+		s, err := k.sealer(tpm)
+		if err != nil {
+			return err
+		}
+		sess, err := k.session(tpm)
+		if err != nil {
+			return err
+		}
+		return fn(Parent{s: s, sess: sess})
 	})
-	if err != nil {
-		return tpm2.NamedHandle{}, tpm2.TPMTPublic{}, err
-	}
-	return tpm2.NamedHandle{Handle: s.handle, Name: s.name}, s.pub, nil
 }
 
 // Forget drops everything the Keeper knows without a command: the caller
@@ -147,9 +149,9 @@ func (k *Keeper) Close(tpm transport.TPM) error {
 }
 
 // Seal encrypts secret for the object name and seals the key to this TPM,
-// bound to the current values of the PCRs in sel (to nothing but this TPM
-// when sel is empty), under the kept storage root key.
-func (k *Keeper) Seal(tpm transport.TPM, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+// bound as b says (to nothing but this TPM when b is empty), under the
+// kept storage root key.
+func (k *Keeper) Seal(tpm transport.TPM, name string, b Binding, secret []byte) (*Object, error) {
 	if len(secret) > MaxSecretSize {
 		return nil, fmt.Errorf("seal %q: %w: %d bytes, at most %d", name, ErrTooLarge, len(secret), MaxSecretSize)
 	}
@@ -163,7 +165,7 @@ func (k *Keeper) Seal(tpm transport.TPM, name string, sel pcrsel.Selection, secr
 		if err != nil {
 			return err
 		}
-		obj, err = sealUnder(tpm, s, sess.use(intoTPM), name, sel, secret)
+		obj, err = sealUnder(tpm, s, sess.use(intoTPM), name, b, secret)
 		return err
 	})
 	if err != nil {
@@ -173,18 +175,20 @@ func (k *Keeper) Seal(tpm transport.TPM, name string, sel pcrsel.Selection, secr
 }
 
 // Unseal returns the secret of obj, sealed for the object name, if this
-// TPM sealed it and its PCRs hold the sealed-to values. A policy failure
-// is ErrPolicy with a *PolicyError listing the PCRs that moved; an object
-// of another TPM (or of a storage root key this TPM no longer has) is
-// ErrWrongTPM; an altered or renamed one is ErrCorrupt.
-func (k *Keeper) Unseal(tpm transport.TPM, name string, obj *Object) ([]byte, error) {
+// TPM sealed it and its PCRs hold the sealed-to values (and, for an
+// object with an AuthKey, the values of one of the signed policies
+// sigs). A policy failure is ErrPolicy with a *PolicyError listing the
+// PCRs that moved; an object of another TPM (or of a storage root key
+// this TPM no longer has) is ErrWrongTPM; an altered or renamed one is
+// ErrCorrupt.
+func (k *Keeper) Unseal(tpm transport.TPM, name string, obj *Object, sigs *pcrsig.Set) ([]byte, error) {
 	d, err := decode(obj)
 	if err != nil {
 		return nil, fmt.Errorf("unseal %q: %w", name, err)
 	}
 	var secret []byte
 	err = k.repairing(tpm, func() (err error) {
-		secret, err = k.open(tpm, name, obj, d)
+		secret, err = k.open(tpm, name, obj, d, sigs)
 		return err
 	})
 	if err != nil {
@@ -193,17 +197,18 @@ func (k *Keeper) Unseal(tpm transport.TPM, name string, obj *Object) ([]byte, er
 	return secret, nil
 }
 
-// Reseal opens obj (its policy must hold) and seals its secret anew under
-// sel, with a fresh key, under the kept storage root key. On error obj
-// stays valid and nothing changes.
-func (k *Keeper) Reseal(tpm transport.TPM, name string, obj *Object, sel pcrsel.Selection) (*Object, error) {
+// Reseal opens obj (its policy must hold, with sigs if it takes signed
+// policies) and seals its secret anew as b says, with a fresh key, under
+// the kept storage root key. On error obj stays valid and nothing
+// changes.
+func (k *Keeper) Reseal(tpm transport.TPM, name string, obj *Object, sigs *pcrsig.Set, b Binding) (*Object, error) {
 	d, err := decode(obj)
 	if err != nil {
 		return nil, fmt.Errorf("reseal %q: %w", name, err)
 	}
 	var out *Object
 	err = k.repairing(tpm, func() error {
-		secret, err := k.open(tpm, name, obj, d)
+		secret, err := k.open(tpm, name, obj, d, sigs)
 		if err != nil {
 			return err
 		}
@@ -212,7 +217,7 @@ func (k *Keeper) Reseal(tpm transport.TPM, name string, obj *Object, sel pcrsel.
 		if err != nil {
 			return err
 		}
-		out, err = sealUnder(tpm, s, k.sess.use(intoTPM), name, sel, secret)
+		out, err = sealUnder(tpm, s, k.sess.use(intoTPM), name, b, secret)
 		return err
 	})
 	if err != nil {
@@ -222,7 +227,7 @@ func (k *Keeper) Reseal(tpm transport.TPM, name string, obj *Object, sel pcrsel.
 }
 
 // open unseals obj under the parent it records (see parents).
-func (k *Keeper) open(tpm transport.TPM, name string, obj *Object, d *decoded) ([]byte, error) {
+func (k *Keeper) open(tpm transport.TPM, name string, obj *Object, d *decoded, sigs *pcrsig.Set) ([]byte, error) {
 	sess, err := k.session(tpm)
 	if err != nil {
 		return nil, err
@@ -237,14 +242,14 @@ func (k *Keeper) open(tpm transport.TPM, name string, obj *Object, d *decoded) (
 			continue
 		}
 		tried++
-		secret, err := open(tpm, s, sess, name, obj, d)
-		if obj.Parent == nil && errors.Is(err, ErrWrongTPM) {
+		secret, err := open(tpm, s, sess, name, obj, d, sigs)
+		if len(obj.Parent) == 0 && errors.Is(err, ErrWrongTPM) {
 			continue // sealed before parents were recorded: try the next
 		}
 		return secret, err
 	}
 	if tried == 0 {
-		return nil, fmt.Errorf("%w: sealed under a storage root key this TPM does not have (name %x)", ErrWrongTPM, obj.Parent.Name)
+		return nil, fmt.Errorf("%w: sealed under a storage root key this TPM does not have (name %x)", ErrWrongTPM, obj.Parent)
 	}
 	return nil, fmt.Errorf("%w: it loads under no storage root key of this TPM", ErrWrongTPM)
 }
@@ -259,14 +264,14 @@ func (k *Keeper) parents(obj *Object) []func(transport.TPM) (*srk, error) {
 		if _, err := k.sealer(tpm); err != nil && k.persistent == nil {
 			return nil, err
 		}
-		if obj.Parent != nil && (k.persistent == nil || !bytes.Equal(k.persistent.name.Buffer, obj.Parent.Name)) {
+		if len(obj.Parent) > 0 && (k.persistent == nil || !bytes.Equal(k.persistent.name.Buffer, obj.Parent)) {
 			return nil, nil
 		}
 		return k.persistent, nil
 	}
 	primary := func(tpm transport.TPM) (*srk, error) {
 		s, err := k.templatePrimary(tpm)
-		if err != nil || obj.Parent != nil && !bytes.Equal(s.name.Buffer, obj.Parent.Name) {
+		if err != nil || len(obj.Parent) > 0 && !bytes.Equal(s.name.Buffer, obj.Parent) {
 			return nil, err
 		}
 		return s, nil

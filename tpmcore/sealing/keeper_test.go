@@ -54,8 +54,8 @@ func primary(t *testing.T, tpm transport.TPM, tmpl tpm2.TPMTPublic) *tpm2.Create
 
 func mustUnseal(t *testing.T, k *Keeper, tpm transport.TPM, obj *Object, want string) {
 	t.Helper()
-	if got, err := k.Unseal(tpm, "k", obj); err != nil || string(got) != want {
-		t.Fatalf("Unseal (parent %v): %q, %v", obj.Parent, got, err)
+	if got, err := k.Unseal(tpm, "k", obj, nil); err != nil || string(got) != want {
+		t.Fatalf("Unseal (parent %x): %q, %v", obj.Parent, got, err)
 	}
 }
 
@@ -67,31 +67,28 @@ func mustUnseal(t *testing.T, k *Keeper, tpm transport.TPM, obj *Object, want st
 func keeperPersistentSRK(t *testing.T, tpm transport.TPM) {
 	c := &countingTPM{TPM: tpm}
 	sel := mustParse(t, "sha256:7")
-	a, err := Seal(tpm, nil, "k", sel, []byte("a"))
+	a, err := Seal(tpm, nil, "k", Bind(sel), []byte("a"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if a.Parent == nil || a.Parent.Handle != ParentHandle(tpm2.TPMRHOwner) {
-		t.Fatalf("sealed without a persistent SRK: parent %+v, want the owner's template primary", a.Parent)
 	}
 	legacy := *a
 	legacy.Parent = nil
 
 	// The template primary itself, made persistent: the same key.
 	p := primary(t, tpm, tpm2.ECCSRKTemplate)
-	if !bytes.Equal(p.Name.Buffer, a.Parent.Name) {
-		t.Fatalf("the template primary's name %x differs from the recorded %x", p.Name.Buffer, a.Parent.Name)
+	if !bytes.Equal(p.Name.Buffer, a.Parent) {
+		t.Fatalf("the template primary's name %x differs from the recorded %x", p.Name.Buffer, a.Parent)
 	}
 	persist(t, tpm, p.ObjectHandle, p.Name)
 	k := NewKeeper(nil)
 	c.cmds = nil
-	b, err := k.Seal(c, "k", sel, []byte("b"))
+	b, err := k.Seal(c, "k", Bind(sel), []byte("b"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	expectCCs(t, c, "Keeper.Seal under a persistent SRK, cold", []tpm2.TPMCC{rp, sas, rd, cr})
-	if b.Parent == nil || b.Parent.Handle != ParentHandle(PersistentSRK) || !bytes.Equal(b.Parent.Name, p.Name.Buffer) {
-		t.Fatalf("parent %+v, want 0x81000001 named %x", b.Parent, p.Name.Buffer)
+	if !bytes.Equal(b.Parent, p.Name.Buffer) {
+		t.Fatalf("parent %x, want 0x81000001's name %x", b.Parent, p.Name.Buffer)
 	}
 	for _, o := range []*Object{a, &legacy, b} {
 		mustUnseal(t, k, c, o, string(map[*Object]string{a: "a", &legacy: "a", b: "b"}[o]))
@@ -103,14 +100,14 @@ func keeperPersistentSRK(t *testing.T, tpm transport.TPM) {
 
 	// Another key of the template takes its place.
 	other, err := tpm2.Create{
-		ParentHandle: tpm2.NamedHandle{Handle: PersistentSRK, Name: tpm2.TPM2BName{Buffer: b.Parent.Name}},
+		ParentHandle: tpm2.NamedHandle{Handle: PersistentSRK, Name: tpm2.TPM2BName{Buffer: b.Parent}},
 		InPublic:     tpm2.New2B(tpm2.ECCSRKTemplate),
 	}.Execute(tpm)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	loaded, err := tpm2.Load{
-		ParentHandle: tpm2.NamedHandle{Handle: PersistentSRK, Name: tpm2.TPM2BName{Buffer: b.Parent.Name}},
+		ParentHandle: tpm2.NamedHandle{Handle: PersistentSRK, Name: tpm2.TPM2BName{Buffer: b.Parent}},
 		InPrivate:    other.OutPrivate, InPublic: other.OutPublic,
 	}.Execute(tpm)
 	if err != nil {
@@ -118,12 +115,12 @@ func keeperPersistentSRK(t *testing.T, tpm transport.TPM) {
 	}
 	persist(t, tpm, loaded.ObjectHandle, loaded.Name)
 	k = NewKeeper(nil)
-	d, err := k.Seal(tpm, "k", sel, []byte("d"))
+	d, err := k.Seal(tpm, "k", Bind(sel), []byte("d"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(d.Parent.Name, loaded.Name.Buffer) {
-		t.Errorf("sealed under %x, want the new persistent key %x", d.Parent.Name, loaded.Name.Buffer)
+	if !bytes.Equal(d.Parent, loaded.Name.Buffer) {
+		t.Errorf("sealed under %x, want the new persistent key %x", d.Parent, loaded.Name.Buffer)
 	}
 	for want, o := range map[string]*Object{"a": a, "b": b, "d": d} {
 		mustUnseal(t, k, tpm, o, want)
@@ -134,7 +131,7 @@ func keeperPersistentSRK(t *testing.T, tpm transport.TPM) {
 	}
 	evictPersistent(t, tpm)
 	// Without the persistent key, what was sealed under it alone is gone.
-	if _, err := Unseal(tpm, nil, "k", d); !errors.Is(err, ErrWrongTPM) {
+	if _, err := Unseal(tpm, nil, "k", d, nil); !errors.Is(err, ErrWrongTPM) {
 		t.Errorf("object of an evicted SRK: %v, want ErrWrongTPM", err)
 	}
 	assertNoHandles(t, tpm, "persistent SRK")
@@ -147,13 +144,13 @@ func keeperOtherPersistent(t *testing.T, tpm transport.TPM) {
 	persist(t, tpm, p.ObjectHandle, p.Name)
 	c := &countingTPM{TPM: tpm}
 	k := NewKeeper(nil)
-	obj, err := k.Seal(c, "k", mustParse(t, ""), []byte("x"))
+	obj, err := k.Seal(c, "k", Bind(mustParse(t, "")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	expectCCs(t, c, "Keeper.Seal beside an RSA key at 0x81000001", []tpm2.TPMCC{rp, cp, sas, cr})
-	if obj.Parent.Handle != ParentHandle(tpm2.TPMRHOwner) {
-		t.Errorf("parent %+v, want the template primary", obj.Parent)
+	if bytes.Equal(obj.Parent, p.Name.Buffer) {
+		t.Errorf("sealed under the RSA key")
 	}
 	mustUnseal(t, k, tpm, obj, "x")
 	if err := k.Close(tpm); err != nil {
@@ -202,7 +199,7 @@ func (d *dropResponse) Send(cmd []byte) ([]byte, error) {
 func keeperRecovers(t *testing.T, tpm transport.TPM) {
 	k := NewKeeper(nil)
 	for _, s := range []string{"sha256:7", ""} {
-		obj, err := k.Seal(tpm, "k", mustParse(t, s), []byte("secret"))
+		obj, err := k.Seal(tpm, "k", Bind(mustParse(t, s)), []byte("secret"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,12 +207,12 @@ func keeperRecovers(t *testing.T, tpm transport.TPM) {
 		flushAll(t, tpm)
 		mustUnseal(t, k, tpm, obj, "secret")
 		flushAll(t, tpm)
-		if obj, err = k.Seal(tpm, "k", mustParse(t, s), []byte("again")); err != nil {
+		if obj, err = k.Seal(tpm, "k", Bind(mustParse(t, s)), []byte("again")); err != nil {
 			t.Fatalf("Seal after the flush: %v", err)
 		}
 		mustUnseal(t, k, tpm, obj, "again")
 
-		if _, err := k.Unseal(&dropResponse{TPM: tpm, cc: tpm2.TPMCCUnseal}, "k", obj); err == nil {
+		if _, err := k.Unseal(&dropResponse{TPM: tpm, cc: tpm2.TPMCCUnseal}, "k", obj, nil); err == nil {
 			t.Fatal("Unseal with its answer lost succeeded")
 		}
 		c := &countingTPM{TPM: tpm}
@@ -230,16 +227,14 @@ func keeperRecovers(t *testing.T, tpm transport.TPM) {
 	assertNoHandles(t, tpm, "recovered Keeper")
 }
 
-// keeperParent: the exported parent takes other keys under it, with the
-// empty auth value, and stays the SRK that Seal uses.
+// keeperParent: WithSRK, on a transport from Keep, gives other keys the
+// Keeper's SRK (with the empty auth value) and session, the SRK Seal
+// uses, and costs no CreatePrimary once it is kept.
 func keeperParent(t *testing.T, tpm transport.TPM) {
 	k := NewKeeper(nil)
-	h, pub, err := k.Parent(tpm)
+	obj, err := k.Seal(tpm, "k", Bind(mustParse(t, "")), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if !isSRKTemplate(&pub) {
-		t.Errorf("parent's public area is not the SRK template's")
 	}
 	tmpl := tpm2.ECCSRKTemplate
 	tmpl.ObjectAttributes.Restricted, tmpl.ObjectAttributes.Decrypt, tmpl.ObjectAttributes.SignEncrypt = true, false, true
@@ -248,19 +243,25 @@ func keeperParent(t *testing.T, tpm transport.TPM) {
 			Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256})},
 		CurveID: tpm2.TPMECCNistP256,
 	})
-	if _, err := (tpm2.Create{ParentHandle: tpm2.AuthHandle{Handle: h.Handle, Name: h.Name, Auth: tpm2.PasswordAuth(nil)},
-		InPublic: tpm2.New2B(tmpl)}).Execute(tpm); err != nil {
+	c := &countingTPM{TPM: tpm}
+	err = WithSRK(Keep(c, k), nil, func(p Parent) error {
+		if !bytes.Equal(p.Handle().Name.Buffer, obj.Parent) {
+			t.Errorf("WithSRK gave %x, Seal used %x", p.Handle().Name.Buffer, obj.Parent)
+		}
+		_, err := tpm2.Create{ParentHandle: p.Handle(), InPublic: tpm2.New2B(tmpl)}.Execute(c)
+		return err
+	})
+	if err != nil {
 		t.Fatalf("an attestation key under the kept SRK: %v", err)
 	}
-	obj, err := k.Seal(tpm, "k", mustParse(t, ""), []byte("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(obj.Parent.Name, h.Name.Buffer) {
-		t.Errorf("Seal used %x, Parent gave %x", obj.Parent.Name, h.Name.Buffer)
-	}
+	expectCCs(t, c, "Create under WithSRK of a warm Keeper", []tpm2.TPMCC{cr})
 	if err := k.Close(tpm); err != nil {
 		t.Fatal(err)
 	}
-	assertNoHandles(t, tpm, "Keeper.Parent")
+	// Without a Keeper it makes the SRK and flushes it.
+	if err := WithSRK(c, nil, func(p Parent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	expectCCs(t, c, "WithSRK, one-shot", []tpm2.TPMCC{rp, cp, sas, fl, fl})
+	assertNoHandles(t, tpm, "WithSRK")
 }

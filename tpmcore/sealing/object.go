@@ -1,7 +1,5 @@
 package sealing
 
-import "fmt"
-
 // Object is what tpmfs keeps for one sealed secret: enough to unseal it on
 // the same TPM in the right PCR state, and nothing that reveals it without
 // that TPM. It is stored as JSON ([]byte fields in base64) by sealstore.
@@ -16,20 +14,29 @@ type Object struct {
 	// empty means bound to this TPM only. Policy is computed over the
 	// selection in this order.
 	Selection string `json:"pcrs"`
-	// PCRValues are the values the selected PCRs had at seal time, so an
-	// unseal that fails its policy can say which PCRs differ.
+	// PCRValues are the values the key is sealed to, one per selected
+	// PCR in selection order: the value given for it (a predicted one),
+	// or the one it had at seal time. The policy is computed from them,
+	// and an unseal that fails says which PCRs differ.
 	PCRValues []PCRValue `json:"pcr_values,omitempty"`
-	// Policy is the sealed key's policy digest (empty without a selection).
+	// AuthKey, on a TPM 2.0, is the DER public key (pcrsig.Key) whose
+	// signed PCR policies open the key: Policy is then PolicyAuthorize by
+	// it, followed by PolicyPCR over Selection if that is not empty.
+	AuthKey []byte `json:"authkey,omitempty"`
+	// Policy is the sealed key's policy digest (empty without a selection
+	// or an AuthKey).
 	Policy []byte `json:"policy,omitempty"`
+	// Parent names the storage key the object is sealed under, so that
+	// an object of another TPM is told apart without trying it: on a TPM
+	// 2.0 the storage root key's TPM name (hash algorithm and digest of
+	// its public area). Empty on a TPM 1.2, whose SRK cannot be read, and
+	// in objects sealed before tpmfs recorded it.
+	Parent []byte `json:"parent,omitempty"`
 	// Public and Private are the TPM2B_PUBLIC and TPM2B_PRIVATE (size
 	// prefix included, as tpm2_load -u/-r read them) of the sealed-data
 	// object holding the envelope key, loadable under the SRK.
 	Public  []byte `json:"public,omitempty"`
 	Private []byte `json:"private"`
-	// Parent is the storage root key Private was made under (TPM 2.0);
-	// nil for objects sealed before it was recorded, which were all
-	// made under the ECC P-256 template primary of the owner hierarchy.
-	Parent *Parent `json:"parent,omitempty"`
 	// Nonce and Ciphertext are the AES-256-GCM-encrypted secret; the
 	// associated data is "tpmfs/seal/v1\x00" followed by the object's name.
 	Nonce      []byte `json:"nonce"`
@@ -41,50 +48,4 @@ type PCRValue struct {
 	Bank   string `json:"bank"` // sha1, sha256, sha384, sha512, sm3_256
 	Index  int    `json:"index"`
 	Digest []byte `json:"digest"`
-}
-
-// Parent names the storage root key a TPM 2.0 object was sealed under.
-type Parent struct {
-	// Handle is where tpmfs found the key: PersistentSRK (0x81000001)
-	// for a persistent key of the SRK template, or TPM_RH_OWNER
-	// (0x40000001) for the primary it makes from the template itself.
-	Handle ParentHandle `json:"handle"`
-	// Name is the key's TPM name (its name algorithm and the digest of
-	// its public area): the key itself, whichever handle holds it.
-	Name []byte `json:"name"`
-}
-
-// ParentHandle is a TPM handle, written "0x81000001" in JSON.
-type ParentHandle uint32
-
-// MarshalText writes the handle as 0x and eight hex digits.
-func (h ParentHandle) MarshalText() ([]byte, error) {
-	return fmt.Appendf(nil, "0x%08x", uint32(h)), nil
-}
-
-// UnmarshalText reads what MarshalText writes, and nothing else.
-func (h *ParentHandle) UnmarshalText(b []byte) error {
-	var v uint32
-	if len(b) != 10 || b[0] != '0' || b[1] != 'x' {
-		return fmt.Errorf("parent handle %q: want 0x and 8 hex digits", b)
-	}
-	for _, c := range b[2:] {
-		d, ok := hexDigit(c)
-		if !ok {
-			return fmt.Errorf("parent handle %q: want 0x and 8 hex digits", b)
-		}
-		v = v<<4 | uint32(d)
-	}
-	*h = ParentHandle(v)
-	return nil
-}
-
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }

@@ -94,3 +94,10 @@ func differing(tpm transport.TPM, sel pcrsel.Selection, sealed []PCRValue) ([]PC
 	}
 	return out, nil
 }
+
+// ReadPCRs returns the current values of sel's PCRs in sel.PCRs() order,
+// all from one moment (see readPCRs), for others that need PCR values
+// with a meaning (quotes).
+func ReadPCRs(tpm transport.TPM, sel pcrsel.Selection) ([]PCRValue, error) {
+	return readPCRs(tpm, sel)
+}

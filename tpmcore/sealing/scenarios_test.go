@@ -11,12 +11,14 @@ import (
 	"tpmfs/tpmcore/pcrsel"
 )
 
-// scenarios run against every kind of TPM (simulator, swtpm), each on a
+// scenario runs against every kind of TPM (simulator, swtpm), each on a
 // fresh one.
-var scenarios = []struct {
+type scenario struct {
 	name string
 	run  func(t *testing.T, tpm transport.TPM)
-}{
+}
+
+var scenarios = []scenario{
 	{"RoundTrip", roundTrip},
 	{"PolicyDigestTrial", policyDigestTrial},
 	{"PolicyFailure", policyFailure},
@@ -42,7 +44,7 @@ func roundTrip(t *testing.T, tpm transport.TPM) {
 		sel := mustParse(t, selStr)
 		for _, n := range []int{0, 1, 128, 5000, MaxSecretSize} {
 			secret := secretOf(n)
-			obj, err := Seal(tpm, nil, "obj", sel, secret)
+			obj, err := Seal(tpm, nil, "obj", Bind(sel), secret)
 			if err != nil {
 				t.Fatalf("Seal(%q, %d bytes): %v", selStr, n, err)
 			}
@@ -54,7 +56,7 @@ func roundTrip(t *testing.T, tpm transport.TPM) {
 			if bytes.Contains(obj.Ciphertext, secret[:min(n, 64)]) && n >= 16 {
 				t.Errorf("ciphertext contains the secret")
 			}
-			got, err := Unseal(tpm, nil, "obj", obj)
+			got, err := Unseal(tpm, nil, "obj", obj, nil)
 			if err != nil {
 				t.Fatalf("Unseal(%q, %d bytes): %v", selStr, n, err)
 			}
@@ -64,7 +66,7 @@ func roundTrip(t *testing.T, tpm transport.TPM) {
 			assertNoHandles(t, tpm, "Unseal")
 		}
 	}
-	if _, err := Seal(tpm, nil, "obj", pcrsel.Selection{}, make([]byte, MaxSecretSize+1)); !errors.Is(err, ErrTooLarge) {
+	if _, err := Seal(tpm, nil, "obj", Bind(pcrsel.Selection{}), make([]byte, MaxSecretSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Seal(1 MiB + 1) err = %v, want ErrTooLarge", err)
 	}
 }
@@ -101,7 +103,7 @@ func policyDigestTrial(t *testing.T, tpm transport.TPM) {
 	extend(t, tpm, pcrsel.SHA1, 1, readPCR(t, tpm, pcrsel.SHA1, 1), []byte("cfg"))
 	for _, s := range []string{"sha256:7", "sha256:0,7", "sha1:1+sha256:0,7,16", "sha1:all+sha256:all"} {
 		sel := mustParse(t, s)
-		obj, err := Seal(tpm, nil, "p", sel, []byte("x"))
+		obj, err := Seal(tpm, nil, "p", Bind(sel), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,11 +144,11 @@ func policyDigestTrial(t *testing.T, tpm transport.TPM) {
 }
 
 func policyFailure(t *testing.T, tpm transport.TPM) {
-	bound, err := Seal(tpm, nil, "bound", mustParse(t, "sha1:0+sha256:0,7"), []byte("bound secret"))
+	bound, err := Seal(tpm, nil, "bound", Bind(mustParse(t, "sha1:0+sha256:0,7")), []byte("bound secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	free, err := Seal(tpm, nil, "free", pcrsel.Selection{}, []byte("free secret"))
+	free, err := Seal(tpm, nil, "free", Bind(pcrsel.Selection{}), []byte("free secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func policyFailure(t *testing.T, tpm transport.TPM) {
 	want7 := extend(t, tpm, pcrsel.SHA256, 7, old7, []byte("evil"))
 	extend(t, tpm, pcrsel.SHA256, 3, readPCR(t, tpm, pcrsel.SHA256, 3), []byte("not selected"))
 
-	_, err = Unseal(tpm, nil, "bound", bound)
+	_, err = Unseal(tpm, nil, "bound", bound, nil)
 	var perr *PolicyError
 	if !errors.Is(err, ErrPolicy) || !errors.As(err, &perr) {
 		t.Fatalf("Unseal after extend: err = %v, want ErrPolicy and *PolicyError", err)
@@ -165,12 +167,12 @@ func policyFailure(t *testing.T, tpm transport.TPM) {
 	}
 	assertNoHandles(t, tpm, "failed Unseal")
 
-	if got, err := Unseal(tpm, nil, "free", free); err != nil || string(got) != "free secret" {
+	if got, err := Unseal(tpm, nil, "free", free, nil); err != nil || string(got) != "free secret" {
 		t.Errorf("object without PCRs after extend: %q, %v", got, err)
 	}
 
 	want0 := extend(t, tpm, pcrsel.SHA1, 0, readPCR(t, tpm, pcrsel.SHA1, 0), []byte("more"))
-	_, err = Unseal(tpm, nil, "bound", bound)
+	_, err = Unseal(tpm, nil, "bound", bound, nil)
 	if !errors.As(err, &perr) || len(perr.Differ) != 2 ||
 		perr.Differ[0].String() != "sha1:0" || !bytes.Equal(perr.Differ[0].Digest, want0) ||
 		perr.Differ[1].String() != "sha256:7" {
@@ -182,11 +184,11 @@ func policyFailure(t *testing.T, tpm transport.TPM) {
 }
 
 func reseal(t *testing.T, tpm transport.TPM) {
-	obj, err := Seal(tpm, nil, "r", mustParse(t, "sha256:7"), []byte("s3cret"))
+	obj, err := Seal(tpm, nil, "r", Bind(mustParse(t, "sha256:7")), []byte("s3cret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, err := Reseal(tpm, nil, "r", obj, mustParse(t, "sha256:0"))
+	moved, err := Reseal(tpm, nil, "r", obj, nil, Bind(mustParse(t, "sha256:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,22 +197,22 @@ func reseal(t *testing.T, tpm transport.TPM) {
 		t.Errorf("Reseal: selection %q, ciphertext unchanged %v", moved.Selection, bytes.Equal(moved.Ciphertext, obj.Ciphertext))
 	}
 	extend(t, tpm, pcrsel.SHA256, 7, readPCR(t, tpm, pcrsel.SHA256, 7), []byte("x"))
-	if got, err := Unseal(tpm, nil, "r", moved); err != nil || string(got) != "s3cret" {
+	if got, err := Unseal(tpm, nil, "r", moved, nil); err != nil || string(got) != "s3cret" {
 		t.Errorf("resealed object after PCR 7 moved: %q, %v", got, err)
 	}
-	if _, err := Unseal(tpm, nil, "r", obj); !errors.Is(err, ErrPolicy) {
+	if _, err := Unseal(tpm, nil, "r", obj, nil); !errors.Is(err, ErrPolicy) {
 		t.Errorf("old object after PCR 7 moved: %v, want ErrPolicy", err)
 	}
-	if out, err := Reseal(tpm, nil, "r", obj, pcrsel.Selection{}); !errors.Is(err, ErrPolicy) || out != nil {
+	if out, err := Reseal(tpm, nil, "r", obj, nil, Bind(pcrsel.Selection{})); !errors.Is(err, ErrPolicy) || out != nil {
 		t.Errorf("Reseal under a failing policy: %v, %v; want ErrPolicy", out, err)
 	}
 	assertNoHandles(t, tpm, "failed Reseal")
-	unbound, err := Reseal(tpm, nil, "r", moved, pcrsel.Selection{})
+	unbound, err := Reseal(tpm, nil, "r", moved, nil, Bind(pcrsel.Selection{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkPublic(t, unbound, false)
-	if got, err := Unseal(tpm, nil, "r", unbound); err != nil || string(got) != "s3cret" {
+	if got, err := Unseal(tpm, nil, "r", unbound, nil); err != nil || string(got) != "s3cret" {
 		t.Errorf("object resealed without PCRs: %q, %v", got, err)
 	}
 }

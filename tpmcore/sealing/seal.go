@@ -11,22 +11,21 @@ import (
 
 // sealUnder does Seal's work under a loaded SRK; auth authorizes the SRK
 // and encrypts the key on its way into the TPM.
-func sealUnder(tpm transport.TPM, s *srk, auth tpm2.Session, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+func sealUnder(tpm transport.TPM, s *srk, auth tpm2.Session, name string, b Binding, secret []byte) (*Object, error) {
 	key, nonce, ciphertext, err := encrypt(name, secret)
 	if err != nil {
 		return nil, err
 	}
 	defer wipe(key)
-	var values []PCRValue
-	if !sel.IsEmpty() {
-		// The policy is computed from exactly these values: a PCR that
-		// moves after this read leaves an object that does not open until
-		// it is back, never one bound to values nobody saw.
-		if values, err = readPCRs(tpm, sel); err != nil {
-			return nil, err
-		}
+	sel := b.PCRs.Selection()
+	// The policy is computed from exactly these values: a PCR that moves
+	// after this read leaves an object that does not open until it is
+	// back, never one bound to values nobody saw.
+	values, err := b.sealedValues(func(sel pcrsel.Selection) ([]PCRValue, error) { return readPCRs(tpm, sel) })
+	if err != nil {
+		return nil, err
 	}
-	policy, err := PolicyDigest(sel, values)
+	policy, err := ObjectPolicy(b.AuthKey, sel, values)
 	if err != nil {
 		return nil, err
 	}
@@ -40,13 +39,18 @@ func sealUnder(tpm transport.TPM, s *srk, auth tpm2.Session, name string, sel pc
 	if err != nil {
 		return nil, fmt.Errorf("create sealed key: %w", err)
 	}
+	var authKey []byte
+	if b.AuthKey != nil {
+		authKey = b.AuthKey.DER
+	}
 	return &Object{
 		Selection:  sel.String(),
 		PCRValues:  values,
+		AuthKey:    authKey,
 		Policy:     policy,
+		Parent:     s.name.Buffer,
 		Public:     tpm2.Marshal(rsp.OutPublic),
 		Private:    tpm2.Marshal(rsp.OutPrivate),
-		Parent:     s.parent(),
 		Nonce:      nonce,
 		Ciphertext: ciphertext,
 	}, nil

@@ -15,11 +15,11 @@ func TestSim(t *testing.T) {
 
 func TestWrongTPMSim(t *testing.T) {
 	first := openSim(t, 1)
-	obj, err := Seal(first, nil, "w", mustParse(t, "sha256:7"), []byte("only here"))
+	obj, err := Seal(first, nil, "w", Bind(mustParse(t, "sha256:7")), []byte("only here"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	free, err := Seal(first, nil, "w", pcrsel.Selection{}, []byte("only here"))
+	free, err := Seal(first, nil, "w", Bind(pcrsel.Selection{}), []byte("only here"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,9 +27,15 @@ func TestWrongTPMSim(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := openSim(t, 2)
-	for _, o := range []*Object{obj, free} {
-		if _, err := Unseal(second, nil, "w", o); !errors.Is(err, ErrWrongTPM) {
+	old := *obj
+	old.Parent = nil // as sealed before tpmfs recorded it
+	for _, o := range []*Object{obj, free, &old} {
+		if _, err := Unseal(second, nil, "w", o, nil); !errors.Is(err, ErrWrongTPM) {
 			t.Errorf("Unseal on another TPM (pcrs %q): %v, want ErrWrongTPM", o.Selection, err)
+		}
+		r, err := Inspect(second, nil, Bind(mustParse(t, o.Selection)), o, nil)
+		if err != nil || r.Belongs != BelongsElsewhere {
+			t.Errorf("Inspect on another TPM (pcrs %q, parent %x): %+v, %v", o.Selection, o.Parent, r, err)
 		}
 	}
 	assertNoHandles(t, second, "wrong TPM")

@@ -19,15 +19,6 @@ type srk struct {
 	pub    tpm2.TPMTPublic
 }
 
-// parent is how an object records this key as its parent.
-func (s *srk) parent() *Parent {
-	h := tpm2.TPMRHOwner // a primary of the owner hierarchy, made from the template
-	if s.handle == PersistentSRK {
-		h = PersistentSRK
-	}
-	return &Parent{Handle: ParentHandle(h), Name: s.name.Buffer}
-}
-
 // createSRK creates the TCG template ECC P-256 SRK under the owner
 // hierarchy. The same seed and template always give the same key, so
 // objects sealed earlier load under it.
@@ -105,4 +96,46 @@ func flush(tpm transport.TPM, h tpm2.TPMHandle) error {
 		return fmt.Errorf("flush 0x%08x: %w", uint32(h), err)
 	}
 	return nil
+}
+
+// Parent is the storage root key as other objects kept under it
+// (attestation keys) see it. WithSRK is their one way to the SRK, so
+// that how tpmfs comes by its SRK is decided in this package alone.
+type Parent struct {
+	s    *srk
+	sess *keptSession
+}
+
+// Handle is the SRK as the parent of a Create or Load, authorised by
+// its empty auth value.
+func (p Parent) Handle() tpm2.AuthHandle {
+	return tpm2.AuthHandle{Handle: p.s.handle, Name: p.s.name, Auth: tpm2.PasswordAuth(nil)}
+}
+
+// EncryptOut returns the session salted to the SRK, for one command: it
+// authorises an object with an empty auth value and encrypts the first
+// response parameter, so a secret leaving the TPM is never on the bus in
+// the clear.
+func (p Parent) EncryptOut() tpm2.Session { return p.sess.use(outOfTPM) }
+
+// WithSRK runs fn with the storage root key: a Keeper's, kept, if tpm
+// came from Keep; else one made for the call (and its session), which
+// leaves nothing behind.
+func WithSRK(tpm transport.TPM, ownerAuth []byte, fn func(p Parent) error) error {
+	if kt, ok := tpm.(keptTPM); ok {
+		return kt.k.WithSRK(kt, fn)
+	}
+	k := NewKeeper(ownerAuth)
+	return closeKeeper(k, tpm, k.WithSRK(tpm, fn))
+}
+
+// Keep returns tpm as a transport on which WithSRK uses k's storage root
+// key and session, for code that takes a transport and the owner auth
+// (package attest): what it does under the SRK then costs no
+// CreatePrimary and no salted session.
+func Keep(tpm transport.TPM, k *Keeper) transport.TPM { return keptTPM{TPM: tpm, k: k} }
+
+type keptTPM struct {
+	transport.TPM
+	k *Keeper
 }

@@ -33,11 +33,11 @@ func TestTpm2ToolsSwtpm(t *testing.T) {
 	secret := []byte("tpm2-tools can open this")
 	var objs []*Object
 	for _, s := range []string{"sha256:0,7", "sha1:1+sha256:0,7", "sha256:all", "sha1:0+sha256:7+sha384:23+sha512:2", ""} {
-		obj, err := Seal(conn, nil, "tools", mustParse(t, s), secret)
+		obj, err := Seal(conn, nil, "tools", Bind(mustParse(t, s)), secret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Unseal(conn, nil, "tools", obj); err != nil {
+		if _, err := Unseal(conn, nil, "tools", obj, nil); err != nil {
 			t.Fatal(err)
 		}
 		objs = append(objs, obj)
@@ -132,18 +132,18 @@ func TestWrongTPMSwtpm(t *testing.T) {
 	a, b := swtpmtest.Start(t), swtpmtest.Start(t)
 	ca, cb := a.Dial(t), b.Dial(t)
 	for _, s := range []string{"sha256:0,7", ""} {
-		obj, err := Seal(ca, nil, "w", mustParse(t, s), []byte("only on a"))
+		obj, err := Seal(ca, nil, "w", Bind(mustParse(t, s)), []byte("only on a"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Unseal(cb, nil, "w", obj)
+		_, err = Unseal(cb, nil, "w", obj, nil)
 		if !errors.Is(err, ErrWrongTPM) {
 			t.Errorf("pcrs %q: Unseal on the other swtpm: %v, want ErrWrongTPM", s, err)
 		}
 		if !strings.Contains(err.Error(), "TPM_RC_INTEGRITY") {
 			t.Logf("pcrs %q: refused with %v", s, err)
 		}
-		if got, err := Unseal(ca, nil, "w", obj); err != nil || string(got) != "only on a" {
+		if got, err := Unseal(ca, nil, "w", obj, nil); err != nil || string(got) != "only on a" {
 			t.Errorf("pcrs %q: Unseal on the sealing swtpm: %q, %v", s, got, err)
 		}
 		assertNoHandles(t, cb, "wrong TPM")

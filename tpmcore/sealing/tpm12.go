@@ -17,10 +17,12 @@ import (
 const Family12 = "1.2"
 
 // Seal12 is Seal on a TPM 1.2: the same envelope, its key sealed with
-// TPM_Seal under the SRK (secret srkAuth) to the current values of sel's
-// PCRs, all of which must be in the sha1 bank.
-func Seal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
-	obj, err := seal12(tpm, srkAuth, name, sel, secret)
+// TPM_Seal under the SRK (secret srkAuth) to the values b gives or the
+// current ones of its PCRs, all of which must be in the sha1 bank (the
+// blob's digestAtRelease is their composite). A TPM 1.2 knows no signed
+// policies: a binding with an AuthKey is ErrUnsupported.
+func Seal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, b Binding, secret []byte) (*Object, error) {
+	obj, err := seal12(tpm, srkAuth, name, b, secret)
 	if err != nil {
 		return nil, fmt.Errorf("seal %q: %w", name, err)
 	}
@@ -43,7 +45,7 @@ func Unseal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, obj *Obje
 
 // Reseal12 is Reseal on a TPM 1.2: obj's policy must hold; on error obj
 // stays valid.
-func Reseal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, obj *Object, sel pcrsel.Selection) (*Object, error) {
+func Reseal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, obj *Object, b Binding) (*Object, error) {
 	if err := check12(obj); err != nil {
 		return nil, fmt.Errorf("reseal %q: %w", name, err)
 	}
@@ -52,36 +54,56 @@ func Reseal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, obj *Obje
 		return nil, fmt.Errorf("reseal %q: %w", name, err)
 	}
 	defer wipe(secret)
-	out, err := seal12(tpm, srkAuth, name, sel, secret)
+	out, err := seal12(tpm, srkAuth, name, b, secret)
 	if err != nil {
 		return nil, fmt.Errorf("reseal %q: %w", name, err)
 	}
 	return out, nil
 }
 
-func seal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, sel pcrsel.Selection, secret []byte) (*Object, error) {
+func seal12(tpm transport.TPM, srkAuth [sha1.Size]byte, name string, b Binding, secret []byte) (*Object, error) {
 	if len(secret) > MaxSecretSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(secret), MaxSecretSize)
 	}
-	pcrs, err := indices12(sel)
-	if err != nil {
+	if b.AuthKey != nil {
+		return nil, fmt.Errorf("%w: signed PCR policies (authkey) need a TPM 2.0", ErrUnsupported)
+	}
+	sel := b.PCRs.Selection()
+	if _, err := indices12(sel); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPCRUnavailable, err)
+	}
+	values, err := b.sealedValues(func(sel pcrsel.Selection) ([]PCRValue, error) {
+		var out []PCRValue
+		for _, i := range sel.Indices(pcrsel.SHA1) {
+			v, err := tpm12.ReadPCR(tpm, i)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, PCRValue{Bank: pcrsel.SHA1.Name, Index: i, Digest: bytes.Clone(v[:])})
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]tpm12.PCRValue, len(values))
+	for i, v := range values {
+		vals[i] = tpm12.PCRValue{Index: v.Index}
+		copy(vals[i].Value[:], v.Digest)
 	}
 	key, nonce, ciphertext, err := encrypt(name, secret)
 	if err != nil {
 		return nil, err
 	}
 	defer wipe(key)
-	s, err := tpm12.SealKey(tpm, srkAuth, pcrs, key)
+	s, err := tpm12.SealKeyTo(tpm, srkAuth, vals, key)
 	if err != nil {
 		return nil, err
 	}
 	obj := &Object{Family: Family12, Selection: sel.String(), Private: s.Blob, Nonce: nonce, Ciphertext: ciphertext}
 	if !sel.IsEmpty() {
 		obj.Policy = bytes.Clone(s.Digest[:])
-		for _, v := range s.Values {
-			obj.PCRValues = append(obj.PCRValues, PCRValue{Bank: pcrsel.SHA1.Name, Index: v.Index, Digest: bytes.Clone(v.Value[:])})
-		}
+		obj.PCRValues = values
 	}
 	return obj, nil
 }
@@ -111,8 +133,8 @@ func check12(obj *Object) error {
 	if obj.Family != Family12 {
 		return fmt.Errorf("%w: sealed by a TPM 2.0, this is a TPM 1.2", ErrWrongTPM)
 	}
-	if len(obj.Public) != 0 {
-		return fmt.Errorf("%w: a TPM 1.2 object has no public area", ErrCorrupt)
+	if len(obj.Public) != 0 || len(obj.AuthKey) != 0 {
+		return fmt.Errorf("%w: a TPM 1.2 object has no public area or authkey", ErrCorrupt)
 	}
 	sel, err := pcrsel.Parse(obj.Selection)
 	if err != nil {

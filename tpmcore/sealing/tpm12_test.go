@@ -77,6 +77,7 @@ func TestCheck12(t *testing.T) {
 		"bank":      func(o *Object) { o.Selection = "sha256:16" },
 		"blob":      func(o *Object) { o.Private = stored12(v) },
 		"public":    func(o *Object) { o.Public = []byte{0, 0} },
+		"authkey":   func(o *Object) { o.AuthKey = []byte{0x30, 0} },
 		"no values": func(o *Object) { o.PCRValues = nil },
 	} {
 		o := good()

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"tpmfs/tpmcore/pcrsel"
+	"tpmfs/tpmcore/pcrsig"
 )
 
 // maxPCRChangedRetries bounds the retries of an unseal that a PCR change
@@ -18,6 +19,7 @@ const maxPCRChangedRetries = 4
 // decoded is an Object's TPM part, parsed and checked.
 type decoded struct {
 	sel  pcrsel.Selection
+	key  *pcrsig.Key // the AuthKey, if any
 	pub  tpm2.TPM2BPublic
 	priv tpm2.TPM2BPrivate
 }
@@ -53,10 +55,16 @@ func decode(obj *Object) (*decoded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: private area: %w", ErrCorrupt, err)
 	}
-	if err := checkPolicy(sel, obj, area); err != nil {
+	var key *pcrsig.Key
+	if len(obj.AuthKey) > 0 {
+		if key, err = pcrsig.KeyFromDER(obj.AuthKey); err != nil {
+			return nil, fmt.Errorf("%w: authkey: %w", ErrCorrupt, err)
+		}
+	}
+	if err := checkPolicy(sel, key, obj, area); err != nil {
 		return nil, err
 	}
-	return &decoded{sel: sel, pub: *pub, priv: *priv}, nil
+	return &decoded{sel: sel, key: key, pub: *pub, priv: *priv}, nil
 }
 
 // whole2B reports whether b is exactly one TPM2B: a big-endian size and
@@ -67,7 +75,7 @@ func whole2B(b []byte) bool {
 
 // open loads obj under the SRK, unseals its key, flushes it and decrypts;
 // enc is the session that encrypts the key on its way out.
-func open(tpm transport.TPM, s *srk, enc *keptSession, name string, obj *Object, d *decoded) ([]byte, error) {
+func open(tpm transport.TPM, s *srk, enc *keptSession, name string, obj *Object, d *decoded, sigs *pcrsig.Set) ([]byte, error) {
 	rsp, err := tpm2.Load{
 		ParentHandle: tpm2.AuthHandle{Handle: s.handle, Name: s.name, Auth: tpm2.PasswordAuth(nil)},
 		InPrivate:    d.priv,
@@ -82,7 +90,7 @@ func open(tpm transport.TPM, s *srk, enc *keptSession, name string, obj *Object,
 		return nil, fmt.Errorf("load sealed key: %w", err)
 	}
 	item := tpm2.NamedHandle{Handle: rsp.ObjectHandle, Name: rsp.Name}
-	key, err := unsealKey(tpm, enc, item, d.sel, obj.PCRValues)
+	key, err := unsealKey(tpm, enc, item, d, sigs, obj.PCRValues)
 	defer wipe(key)
 	if err = errors.Join(err, flush(tpm, item.Handle)); err != nil {
 		return nil, err
@@ -90,27 +98,36 @@ func open(tpm transport.TPM, s *srk, enc *keptSession, name string, obj *Object,
 	return decrypt(key, name, obj)
 }
 
-// unsealKey runs TPM2_Unseal on the loaded item, authorized by a PolicyPCR
-// session or, without PCRs, by enc, which encrypts the key on its way
-// out. PCR changes between PolicyPCR and Unseal are retried.
-func unsealKey(tpm transport.TPM, enc *keptSession, item tpm2.NamedHandle, sel pcrsel.Selection, sealed []PCRValue) ([]byte, error) {
+// unsealKey runs TPM2_Unseal on the loaded item, authorized by a policy
+// session (objectPolicy) or, without a policy, by enc, which encrypts the
+// key on its way out. PCR changes between reading PCRs or PolicyPCR and
+// Unseal are retried.
+func unsealKey(tpm transport.TPM, enc *keptSession, item tpm2.NamedHandle, d *decoded, sigs *pcrsig.Set, sealed []PCRValue) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		auth, extra := enc.use(outOfTPM), []tpm2.Session(nil)
-		if !sel.IsEmpty() {
+		if d.key != nil || !d.sel.IsEmpty() {
+			var a *approval
+			if d.key != nil {
+				var err error
+				if a, err = approve(tpm, d.key, sigs); err != nil {
+					return nil, fmt.Errorf("unseal sealed key: %w", err)
+				}
+			}
 			// The policy session authorizes; it needs no salt of its own
 			// (85 ms on a discrete TPM), as enc encrypts.
-			auth, extra = tpm2.Policy(tpm2.TPMAlgSHA256, 16, policyPCR(sel)), []tpm2.Session{auth}
+			auth, extra = tpm2.Policy(tpm2.TPMAlgSHA256, 16, objectPolicy(a, d.sel)), []tpm2.Session{auth}
 		}
 		rsp, err := tpm2.Unseal{
 			ItemHandle: tpm2.AuthHandle{Handle: item.Handle, Name: item.Name, Auth: auth},
 		}.Execute(tpm, extra...)
+		moved := errors.Is(err, tpm2.TPMRCPCRChanged) || errors.Is(err, errPCRsMoved)
 		switch {
 		case err == nil:
 			return rsp.OutData.Buffer, nil
-		case errors.Is(err, tpm2.TPMRCPCRChanged) && attempt < maxPCRChangedRetries:
+		case moved && attempt < maxPCRChangedRetries:
 			continue
 		case errors.Is(err, tpm2.TPMRCPolicyFail):
-			differ, derr := differing(tpm, sel, sealed)
+			differ, derr := differing(tpm, d.sel, sealed)
 			perr := &PolicyError{Differ: differ}
 			if derr != nil {
 				return nil, fmt.Errorf("unseal sealed key: %w (comparing PCRs: %v)", perr, derr)
@@ -119,18 +136,5 @@ func unsealKey(tpm transport.TPM, enc *keptSession, item tpm2.NamedHandle, sel p
 		default:
 			return nil, fmt.Errorf("unseal sealed key: %w", err)
 		}
-	}
-}
-
-// policyPCR is the policy the sealed key was created with: PolicyPCR over
-// sel, the TPM filling in the digest of the PCRs' current values.
-func policyPCR(sel pcrsel.Selection) tpm2.PolicyCallback {
-	return func(tpm transport.TPM, h tpm2.TPMISHPolicy, _ tpm2.TPM2BNonce) error {
-		if _, err := (tpm2.PolicyPCR{PolicySession: h, Pcrs: sel.TPML()}).Execute(tpm); err != nil {
-			// go-tpm flushes a just-in-time session only when the
-			// command it authorizes fails, not when its policy does.
-			return errors.Join(fmt.Errorf("policy PCR: %w", err), flush(tpm, h))
-		}
-		return nil
 	}
 }

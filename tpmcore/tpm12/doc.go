@@ -8,7 +8,9 @@
 // Every function takes a go-tpm transport.TPM whose exclusive use the
 // caller guarantees for the duration of the call. Commands are built by
 // go-tpm's legacy package github.com/google/go-tpm/tpm (OSAP/OIAP as it
-// does them); this package only adds what that package lacks: response
+// does them), except TPM_Seal, which go-tpm cannot bind to given PCR
+// values (sealto.go packs it with tpmutil); this package adds what go-tpm
+// lacks: response
 // codes as Go errors (RC) classified into sentinels (ErrPolicy,
 // ErrNotOwned, ErrAuth, ...), parsing of capability answers and sealed
 // blobs, and the PCR composite digest a blob is bound to.
@@ -16,8 +18,8 @@
 // Commands per call:
 //
 //	ReadPCR, Extend, Measure: 1.  Random: 1 per 128 bytes or fewer.
-//	GetInfo: 5.  LoadedHandles, FlushSession: 1.  SealKey: 1 PCR_Read per PCR (twice: once here, once in
-//	go-tpm), OSAP, Seal, FlushSpecific.  UnsealKey: OSAP, OIAP, Unseal,
+//	GetInfo: 5.  LoadedHandles, FlushSession, TickNonce: 1.  SealKey: 1 PCR_Read per PCR,
+//	then SealKeyTo: OSAP, Seal, FlushSpecific.  UnsealKey: OSAP, OIAP, Unseal,
 //	FlushSpecific x2.  A failed Seal or Unseal adds one GetCapability
 //	(is there an owner?).
 //

@@ -13,10 +13,6 @@ import (
 // the 2048-bit SRK in one RSA-OAEP block beside 65 bytes of its own.
 const MaxKeySize = 128
 
-// allLocalities releases a blob at any locality: the binding is to PCR
-// values, and Linux user space is at locality 0 anyway.
-const allLocalities = tpm.LocZero | tpm.LocOne | tpm.LocTwo | tpm.LocThree | tpm.LocFour
-
 // WellKnownAuth is the well-known secret (20 zero bytes) that TrouSerS'
 // -z options (tpm_takeownership -z, tpm_sealdata -z) use for the SRK.
 var WellKnownAuth [sha1.Size]byte
@@ -51,16 +47,10 @@ type SealInfo struct {
 func SealedTo(blob []byte) (SealInfo, error) { return parseSealed(blob) }
 
 // SealKey seals key (at most MaxKeySize bytes) under the SRK, bound to the
-// current values of pcrs (any order; none: bound to this TPM only), with
-// TPM_Seal in an OSAP session authorized by srkAuth. The blob's own
-// secret, needed again by UnsealKey, is srkAuth too.
+// current values of pcrs (any order; none: bound to this TPM only). See
+// SealKeyTo.
 func SealKey(t transport.TPM, srkAuth [sha1.Size]byte, pcrs []int, key []byte) (*Sealed, error) {
-	if len(key) == 0 || len(key) > MaxKeySize {
-		return nil, fmt.Errorf("seal key: %w: %d bytes, want 1-%d", ErrInvalid, len(key), MaxKeySize)
-	}
 	sel := slices.Clone(pcrs)
-	// go-tpm reads the values in the order given, while the TPM digests
-	// them in index order: only a sorted, duplicate-free list agrees.
 	slices.Sort(sel)
 	sel = slices.Compact(sel)
 	vals := make([]PCRValue, 0, len(sel))
@@ -71,13 +61,33 @@ func SealKey(t transport.TPM, srkAuth [sha1.Size]byte, pcrs []int, key []byte) (
 		}
 		vals = append(vals, PCRValue{Index: i, Value: v})
 	}
+	return SealKeyTo(t, srkAuth, vals, key)
+}
+
+// SealKeyTo seals key (at most MaxKeySize bytes) under the SRK, released
+// only while the PCRs of vals (any order, each index once; none: bound to
+// this TPM only) have those values, whatever values they have now: the
+// blob's digestAtRelease is their PCR composite digest. It uses TPM_Seal
+// in an OSAP session authorized by srkAuth; the blob's own secret, needed
+// again by UnsealKey, is srkAuth too.
+func SealKeyTo(t transport.TPM, srkAuth [sha1.Size]byte, vals []PCRValue, key []byte) (*Sealed, error) {
+	if len(key) == 0 || len(key) > MaxKeySize {
+		return nil, fmt.Errorf("seal key: %w: %d bytes, want 1-%d", ErrInvalid, len(key), MaxKeySize)
+	}
 	want, err := PCRComposite(vals)
 	if err != nil {
 		return nil, fmt.Errorf("seal key: %w", err)
 	}
-
+	sorted := slices.Clone(vals)
+	slices.SortFunc(sorted, func(a, b PCRValue) int { return a.Index - b.Index })
+	var mask [MaxPCRs / 8]byte
+	var idx []int
+	for _, v := range sorted {
+		mask[v.Index/8] |= 1 << (v.Index % 8)
+		idx = append(idx, v.Index)
+	}
 	c := newConn(t)
-	blob, err := tpm.Seal(c, allLocalities, sel, key, srkAuth[:])
+	blob, err := sealTo(t, c, srkAuth, mask, want, key)
 	if err != nil {
 		return nil, refusal(t, c, "seal key", err)
 	}
@@ -85,12 +95,10 @@ func SealKey(t transport.TPM, srkAuth [sha1.Size]byte, pcrs []int, key []byte) (
 	if err != nil {
 		return nil, fmt.Errorf("seal key: TPM_Seal answer: %w", err)
 	}
-	// The caller's exclusive use means nobody extends in between; still,
-	// the blob is only useful if it is bound to what Values claims.
-	if !slices.Equal(si.PCRs, sel) || si.Digest != want {
-		return nil, fmt.Errorf("seal key: blob bound to PCRs %v digest %x, want %v digest %x", si.PCRs, si.Digest, sel, want)
+	if !slices.Equal(si.PCRs, idx) || si.Digest != want {
+		return nil, fmt.Errorf("seal key: blob bound to PCRs %v digest %x, want %v digest %x", si.PCRs, si.Digest, idx, want)
 	}
-	return &Sealed{Blob: blob, Values: vals, Digest: want}, nil
+	return &Sealed{Blob: blob, Values: sorted, Digest: want}, nil
 }
 
 // UnsealKey unseals a blob made by SealKey (TPM_Unseal under the SRK, in
