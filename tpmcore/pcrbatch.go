@@ -2,6 +2,7 @@ package tpmcore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -90,8 +91,12 @@ func (b *pcrBatcher) read(ctx context.Context, alg tpm2.TPMIAlgHash, idx int) ([
 	}
 	b.mu.Unlock()
 	if lead {
-		b.fill(bt)
-		b.carry(bt)
+		if err := b.fill(bt); err != nil {
+			b.take(bt)
+			b.finish(bt, nil, err)
+		} else {
+			b.carry(bt)
+		}
 	} else {
 		select {
 		case <-bt.done:
@@ -114,8 +119,10 @@ const batchDigests = 8
 // full: the batch has the readers it waits for, or a whole answer.
 func (bt *pcrBatch) full() bool { return bt.readers >= bt.want || len(bt.keys) >= batchDigests }
 
-// fill lets bt wait for the readers expected back (see pcrBatcher).
-func (b *pcrBatcher) fill(bt *pcrBatch) {
+// fill lets bt wait for the readers expected back (see pcrBatcher). If
+// the batch it waited behind met a TPM that took a timeout to fail, bt
+// fails with it, as the jobs waiting in the queue then do.
+func (b *pcrBatcher) fill(bt *pcrBatch) error {
 	b.mu.Lock()
 	var inFlight <-chan struct{}
 	if sent := b.sent; sent != nil {
@@ -128,23 +135,28 @@ func (b *pcrBatcher) fill(bt *pcrBatch) {
 			inFlight = sent.done
 		}
 	}
+	sent := b.sent
 	if bt.full() {
 		bt.want = 0
 		b.mu.Unlock()
-		return
+		return nil
 	}
 	bt.filled = make(chan struct{})
 	b.mu.Unlock()
 	if inFlight != nil {
 		select {
 		case <-bt.filled:
-			return
+			return nil
 		case <-inFlight:
+		}
+		var f *tpmFailure
+		if errors.As(sent.err, &f) && f.slow {
+			return fmt.Errorf("%w: the TPM failed while this waited: %w", ErrUnavailable, f)
 		}
 	}
 	wait := min(time.Duration(b.lastRead.Load())/4, maxBatchWait)
 	if wait <= 0 {
-		return
+		return nil
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -152,6 +164,7 @@ func (b *pcrBatcher) fill(bt *pcrBatch) {
 	case <-bt.filled:
 	case <-timer.C:
 	}
+	return nil
 }
 
 func (bt *pcrBatch) add(k pcrKey) int {

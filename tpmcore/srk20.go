@@ -77,6 +77,7 @@ func (f *family20) restarted(t transport.TPM) {
 	started := startup(t)
 	clock, ok := readClock(t)
 	if started || !ok || clock != f.clock {
+		// (Without an answer to ReadClock, nothing tells: forget.)
 		f.c.log.Debug("the TPM was reset or restarted: forgetting what was loaded")
 		if f.inManager {
 			f.resetPending = true
@@ -84,7 +85,9 @@ func (f *family20) restarted(t transport.TPM) {
 			f.forgetLoaded()
 		}
 	}
-	f.clock = clock
+	if ok {
+		f.clock = clock
+	}
 }
 
 // forgetLoaded tells the manager and the Keeper that the TPM lost all it
