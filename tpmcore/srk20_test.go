@@ -261,3 +261,32 @@ func TestSealSurvivesLostState(t *testing.T) {
 		t.Errorf("left in the TPM: %x", hs)
 	}
 }
+
+// TestAttestationKeysUnderTheKeptSRK: an attestation key loads under the
+// storage root key the core keeps, so a quote once it is kept sends no
+// CreatePrimary and no salted session.
+func TestAttestationKeysUnderTheKeptSRK(t *testing.T) {
+	s := newCountedSim(t)
+	c := s.core(t)
+	ctx := context.Background()
+	ak, err := c.CreateAK(ctx, AKECC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.ParseSelection("sha256:0,7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Quote(ctx, ak, sel, []byte("nonce")); err != nil {
+		t.Fatal(err)
+	}
+	s.take()
+	if _, err := c.Quote(ctx, ak, sel, []byte("nonce")); err != nil {
+		t.Fatal(err)
+	}
+	got := s.take()
+	if slices.Contains(got, tpm2.TPMCCCreatePrimary) || slices.Contains(got, tpm2.TPMCCStartAuthSession) {
+		t.Errorf("a warm quote sent %s", names(got))
+	}
+	t.Logf("a warm quote: %s", names(got))
+}
