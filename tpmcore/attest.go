@@ -53,16 +53,7 @@ func attestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 func attestCall[T any](c *Core, ctx context.Context, what string, op func(t transport.TPM) (T, error)) (T, error) {
 	ctx, cancel := attestContext(ctx)
 	defer cancel()
-	var out T
-	err := c.fam.attestJob(ctx, func(t transport.TPM) (err error) {
-		out, err = op(t)
-		return err
-	})
-	if err != nil {
-		var zero T
-		return zero, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return jobCall(ctx, c.fam.attestJob, what, op)
 }
 
 // Attestation reports whether the TPM has what ek/, ak/ and nv/ serve:

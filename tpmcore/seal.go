@@ -144,8 +144,15 @@ func (c *Core) Inspect(ctx context.Context, name string, b Binding, obj *Sealed,
 func sealCall[T any](c *Core, ctx context.Context, what string, op func(t transport.TPM) (T, error)) (T, error) {
 	ctx, cancel := sealContext(ctx)
 	defer cancel()
+	return jobCall(ctx, c.fam.sealJob, what, op)
+}
+
+// jobCall runs op through job (a family's sealJob or attestJob) and
+// returns its result, its error naming what failed.
+func jobCall[T any](ctx context.Context, job func(context.Context, func(transport.TPM) error) error,
+	what string, op func(t transport.TPM) (T, error)) (T, error) {
 	var out T
-	err := c.fam.sealJob(ctx, func(t transport.TPM) (err error) {
+	err := job(ctx, func(t transport.TPM) (err error) {
 		out, err = op(t)
 		return err
 	})
