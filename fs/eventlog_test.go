@@ -126,11 +126,13 @@ func TestEventlogSnapshotPerOpen(t *testing.T) {
 		t.Errorf("read of an open log: %q, want %q", buf[:n], first)
 	}
 	// The kernel does not say which open a stat is for, and go-fuse
-	// then takes the first open file's: stat the log once it is closed.
+	// then takes the first open file's: stat the log once it is closed
+	// (FUSE delivers the release after close(2) has returned).
 	fd.Close()
-	if st, _ := os.Stat(path); st.Size() != int64(len(now)) {
-		t.Errorf("stat: %d, want the log's %d", st.Size(), len(now))
-	}
+	waitFor(t, "stat of the closed log giving the log's size", func() bool {
+		st, err := os.Stat(path)
+		return err == nil && st.Size() == int64(len(now))
+	})
 	if b, _ := os.ReadFile(path); string(b) != now {
 		t.Errorf("a new open reads %q", b)
 	}
