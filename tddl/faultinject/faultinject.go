@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -57,21 +56,19 @@ const (
 // Faulty is a tddl.TPM that applies the configured faults to another. Its
 // settings may be changed from any goroutine, also while Send runs.
 type Faulty struct {
-	inner  tddl.TPM
-	closed chan struct{}
-	once   sync.Once
+	*tddl.Hold // SetDeadline and Close
+	inner      tddl.TPM
 
-	mu       sync.Mutex
-	mode     Mode
-	left     int // Sends the mode lasts; < 0: forever
-	delay    time.Duration
-	deadline time.Time
-	sends    int
+	mu    sync.Mutex
+	mode  Mode
+	left  int // Sends the mode lasts; < 0: forever
+	delay time.Duration
+	sends int
 }
 
 // New wraps inner, passing everything through until told otherwise.
 func New(inner tddl.TPM) *Faulty {
-	return &Faulty{inner: inner, closed: make(chan struct{}), left: -1}
+	return &Faulty{Hold: tddl.NewHold(inner), inner: inner, left: -1}
 }
 
 // SetMode applies m to every following Send.
@@ -101,7 +98,7 @@ func (f *Faulty) Sends() int {
 }
 
 // next consumes one Send's worth of settings.
-func (f *Faulty) next() (Mode, time.Duration, time.Time) {
+func (f *Faulty) next() (Mode, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sends++
@@ -112,17 +109,17 @@ func (f *Faulty) next() (Mode, time.Duration, time.Time) {
 			f.mode, f.left = PassThrough, -1
 		}
 	}
-	return m, f.delay, f.deadline
+	return m, f.delay
 }
 
 // Send applies the delay, then the fault, to one exchange with inner.
 func (f *Faulty) Send(cmd []byte) ([]byte, error) {
-	if f.isClosed() {
+	if f.Closed() {
 		return nil, fmt.Errorf("faultinject: %w", tddl.ErrClosed)
 	}
-	mode, delay, deadline := f.next()
-	if err := f.wait(delay, deadline); err != nil {
-		return nil, err
+	mode, delay := f.next()
+	if err := f.Wait(delay); err != nil {
+		return nil, fmt.Errorf("faultinject: delay: %w", err)
 	}
 	switch mode {
 	case DropRequest:
@@ -149,60 +146,6 @@ func (f *Faulty) Send(cmd []byte) ([]byte, error) {
 }
 
 func dropped() error { return fmt.Errorf("%w: %w", ErrDropped, io.ErrUnexpectedEOF) }
-
-// wait sleeps for d unless Close or the deadline comes first.
-func (f *Faulty) wait(d time.Duration, deadline time.Time) error {
-	if d <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	var expired <-chan time.Time
-	if !deadline.IsZero() {
-		dl := time.NewTimer(time.Until(deadline))
-		defer dl.Stop()
-		expired = dl.C
-	}
-	select {
-	case <-timer.C:
-		return nil
-	case <-expired:
-		return fmt.Errorf("faultinject: delay: %w", os.ErrDeadlineExceeded)
-	case <-f.closed:
-		return fmt.Errorf("faultinject: delay: %w", tddl.ErrClosed)
-	}
-}
-
-func (f *Faulty) isClosed() bool {
-	select {
-	case <-f.closed:
-		return true
-	default:
-		return false
-	}
-}
-
-// SetDeadline bounds the injected delay and, if inner is a Deadliner,
-// inner's Send.
-func (f *Faulty) SetDeadline(t time.Time) error {
-	f.mu.Lock()
-	f.deadline = t
-	f.mu.Unlock()
-	if d, ok := f.inner.(tddl.Deadliner); ok {
-		return d.SetDeadline(t)
-	}
-	return nil
-}
-
-// Close ends any delay in progress and closes inner.
-func (f *Faulty) Close() error {
-	err := error(nil)
-	f.once.Do(func() {
-		close(f.closed)
-		err = f.inner.Close()
-	})
-	return err
-}
 
 var (
 	_ tddl.TPM       = (*Faulty)(nil)

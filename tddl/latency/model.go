@@ -3,7 +3,6 @@ package latency
 import (
 	"fmt"
 	"maps"
-	"os"
 	"sync"
 	"time"
 
@@ -101,18 +100,14 @@ func (m *Model) record(k Kind, d time.Duration) {
 // Wrap returns a connection to inner whose commands the model serves.
 // Closing it closes inner.
 func (m *Model) Wrap(inner tddl.TPM) *Conn {
-	return &Conn{m: m, inner: inner, closed: make(chan struct{})}
+	return &Conn{Hold: tddl.NewHold(inner), m: m, inner: inner}
 }
 
 // Conn is one connection through a Model.
 type Conn struct {
-	m      *Model
-	inner  tddl.TPM
-	once   sync.Once
-	closed chan struct{}
-
-	mu       sync.Mutex
-	deadline time.Time
+	*tddl.Hold // SetDeadline and Close
+	m          *Model
+	inner      tddl.TPM
 }
 
 // Send waits for the model, has inner answer cmd and returns the answer
@@ -137,51 +132,10 @@ func (c *Conn) Send(cmd []byte) ([]byte, error) {
 
 // wait sleeps until t unless Close or the deadline comes first.
 func (c *Conn) wait(t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return nil
-	}
-	c.mu.Lock()
-	deadline := c.deadline
-	c.mu.Unlock()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	var expired <-chan time.Time
-	if !deadline.IsZero() {
-		dl := time.NewTimer(time.Until(deadline))
-		defer dl.Stop()
-		expired = dl.C
-	}
-	select {
-	case <-timer.C:
-		return nil
-	case <-expired:
-		return fmt.Errorf("latency: modelled command time: %w", os.ErrDeadlineExceeded)
-	case <-c.closed:
-		return fmt.Errorf("latency: %w", tddl.ErrClosed)
-	}
-}
-
-// SetDeadline bounds the modelled wait and, if inner is a Deadliner,
-// inner's Send.
-func (c *Conn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.deadline = t
-	c.mu.Unlock()
-	if d, ok := c.inner.(tddl.Deadliner); ok {
-		return d.SetDeadline(t)
+	if err := c.Wait(time.Until(t)); err != nil {
+		return fmt.Errorf("latency: modelled command time: %w", err)
 	}
 	return nil
-}
-
-// Close ends a wait in progress and closes inner.
-func (c *Conn) Close() error {
-	err := error(nil)
-	c.once.Do(func() {
-		close(c.closed)
-		err = c.inner.Close()
-	})
-	return err
 }
 
 var (
