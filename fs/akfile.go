@@ -50,11 +50,7 @@ func (f *akFile) content(info vault.AKInfo) []byte {
 }
 
 func (f *akFile) fillAttr(info vault.AKInfo, a *fuse.Attr) {
-	a.Mode = syscall.S_IFREG | f.part.mode(info.Mode)
-	a.Uid, a.Gid = info.UID, info.GID
-	a.Nlink = 1
-	a.Size = uint64(len(f.content(info)))
-	a.SetTimes(&info.Modified, &info.Modified, &info.Modified)
+	objectAttr(a, info.Info, syscall.S_IFREG|f.part.mode(info.Mode), int64(len(f.content(info))))
 }
 
 func (f *akFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -58,10 +58,7 @@ func (p akPart) mode(keyMode uint32) uint32 {
 func (k *akKeyDir) fields() logrus.Fields { return logrus.Fields{"ak": k.name} }
 
 func (k *akKeyDir) fillAttr(info vault.AKInfo, a *fuse.Attr) {
-	a.Mode = syscall.S_IFDIR | info.Mode
-	a.Uid, a.Gid = info.UID, info.GID
-	a.Nlink = 2
-	a.SetTimes(&info.Modified, &info.Modified, &info.Modified)
+	objectAttr(a, info.Info, syscall.S_IFDIR|info.Mode, 0)
 }
 
 // stat describes the key, or fails (ESTALE) once it is gone.

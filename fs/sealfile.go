@@ -42,11 +42,7 @@ func (f *objFile) mode(objMode uint32) uint32 {
 }
 
 func (f *objFile) fillAttr(info vault.Info, a *fuse.Attr) {
-	a.Mode = syscall.S_IFREG | f.mode(info.Mode)
-	a.Uid, a.Gid = info.UID, info.GID
-	a.Nlink = 1
-	a.Size = uint64(info.PartSize(f.part))
-	a.SetTimes(&info.Modified, &info.Modified, &info.Modified)
+	objectAttr(a, info, syscall.S_IFREG|f.mode(info.Mode), info.PartSize(f.part))
 }
 
 func (f *objFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -49,9 +49,20 @@ func (o *objDir) parts() []vault.Part {
 func (o *objDir) fields() logrus.Fields { return logrus.Fields{"object": o.ref.Name} }
 
 func (o *objDir) fillAttr(info vault.Info, a *fuse.Attr) {
-	a.Mode = syscall.S_IFDIR | info.Mode
+	objectAttr(a, info, syscall.S_IFDIR|info.Mode, 0)
+}
+
+// objectAttr fills the attributes of an object's directory or of one of
+// its files (sealed objects and attestation keys alike): owner, group and
+// times are the object's; mode (with the file type) and size the node's.
+func objectAttr(a *fuse.Attr, info vault.Info, mode uint32, size int64) {
+	a.Mode = mode
 	a.Uid, a.Gid = info.UID, info.GID
-	a.Nlink = 2
+	a.Nlink = 1
+	if mode&syscall.S_IFMT == syscall.S_IFDIR {
+		a.Nlink = 2
+	}
+	a.Size = uint64(size)
 	a.SetTimes(&info.Modified, &info.Modified, &info.Modified)
 }
 
